@@ -1,0 +1,1 @@
+"""The `lensdb` command line: parse, call one library function, print with rich."""

@@ -1,0 +1,65 @@
+"""The typer application. Each command lives in its own module with a `register(app)`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from lensdb.cli import common
+
+app = typer.Typer(
+    name="lensdb",
+    help=(
+        "LensDB: ask counting questions of hours of video.\n\n"
+        "Ingest videos (detect a sample, embed every sampled frame), train count "
+        "predictors on the embeddings, then query counts for every frame without "
+        "running the detector again."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+COMMAND_MODULES = [
+    "ingest_cmd",
+    "info_cmd",
+    "models_cmd",
+    "train_cmd",
+    "query_cmd",
+    "search_cmd",
+    "export_cmd",
+    "serve_cmd",
+    "bench_cmd",
+]
+
+
+def _register_all() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"lensdb.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"lensdb.cli.{name}":
+                continue  # command not built yet
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Console entry point: user errors become one red line and exit code 2."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        common.console_err.print("[yellow]interrupted; what was committed stays[/]")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001
+        sys.exit(common.report_error(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""`lensdb models`: list the registered detectors and embedders, fetch their weights."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from lensdb.cli.common import JsonOption, console, print_json
+
+
+def register(app: typer.Typer) -> None:
+    models_app = typer.Typer(help="List models and fetch their weights.", no_args_is_help=False,
+                             invoke_without_command=True)
+
+    @models_app.callback(invoke_without_command=True)
+    def models_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+        """List detectors and embedders with source, size and whether weights are here."""
+        if ctx.invoked_subcommand:
+            return
+        from lensdb.models.registry import list_detectors, list_embedders
+        from lensdb.storage.codecs import list_codecs
+
+        rows = [
+            {"name": s.name, "kind": s.kind, "description": s.description, "source": s.source,
+             "size_mb": s.size_mb, "present": bool(s.is_present())}
+            for s in [*list_detectors().values(), *list_embedders().values()]
+        ]
+        if as_json:
+            print_json({"models": rows, "codecs": {k: v.description
+                                                   for k, v in list_codecs().items()}})
+            return
+        table = Table(title="Models")
+        for col in ("name", "kind", "description", "source", "size", "here"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["name"], r["kind"], r["description"], r["source"],
+                          f"{r['size_mb']:.0f} MB", "[green]yes[/]" if r["present"] else "no")
+        console.print(table)
+        console.print("Fetch weights with [bold]lensdb models fetch NAME[/]; any local "
+                      "YOLO .pt/.onnx works as --detector, clip:ARCH:CKPT as --embedder.")
+
+    @models_app.command("fetch")
+    def models_fetch(name: str = typer.Argument(..., help="Model name from `lensdb models`.")):
+        """Download a model's weights into the cache (LENSDB_CACHE, ~/.cache/lensdb)."""
+        from lensdb.models.registry import find_spec
+
+        spec = find_spec(name)
+        with console.status(f"fetching {name} from {spec.source}"):
+            path = spec.fetch()
+        console.print(f"[green]ok[/] {name} -> {path}")
+
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,42 @@
+"""Ingest configuration: a frozen dataclass, one comment per field."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How `ingest` samples, labels, embeds and stores frames."""
+
+    detector: str = "yolo11n"  # registry name, ultralytics model name, or .pt/.onnx path
+    embedder: str = "clip-vit-b-32"  # registry name or clip:ARCH[:CHECKPOINT]
+    conf: float = 0.25  # detector confidence threshold for a box to count
+    stride: int = 1  # keep every stride-th decoded frame (ignored when fps is set)
+    fps: float | None = None  # sample by time: at most this many frames per second
+    detect_every: int = 5  # run the detector on every K-th kept frame (1: all)
+    codec: str | None = None  # FAISS index_factory string; None: the store's, else SQ8
+    batch_size: int = 32  # frames per model batch and per committed transaction
+    codec_train_size: int = 2048  # vectors gathered to train a codec that needs training
+    queue_size: int = 32  # decoded frames buffered between the decoder thread and models
+
+    def sampling(self) -> dict:
+        """The part that decides which frames are kept and labelled, stored per video."""
+        return {"stride": self.stride, "fps": self.fps, "detect_every": self.detect_every}
+
+    def validate(self) -> None:
+        from lensdb.errors import LensDBError
+
+        if self.stride < 1:
+            raise LensDBError("--stride must be at least 1")
+        if self.fps is not None and self.fps <= 0:
+            raise LensDBError("--fps must be positive")
+        if self.detect_every < 1:
+            raise LensDBError("--detect-every must be at least 1")
+        if self.batch_size < 1:
+            raise LensDBError("--batch-size must be at least 1")
+        if not 0.0 <= self.conf <= 1.0:
+            raise LensDBError("--conf must be between 0 and 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

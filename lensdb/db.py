@@ -1,0 +1,101 @@
+"""`LensDB`: the Python API. The CLI and the HTTP service call these same methods."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from lensdb.config import IngestConfig
+from lensdb.ingest import IngestReport, ProgressFn
+from lensdb.ingest import ingest as run_ingest
+from lensdb.storage.codecs import make_codec
+from lensdb.storage.store import Store, default_store_path
+
+
+class LensDB:
+    """A store, opened for reading; writing methods take the store's writer lock."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, create: bool = False) -> LensDB:
+        return cls(Store.open(path or default_store_path(), create=create))
+
+    @property
+    def path(self) -> Path:
+        return self.store.root
+
+    def ingest(
+        self,
+        sources: list[str],
+        config: IngestConfig | None = None,
+        progress: ProgressFn | None = None,
+        stop: threading.Event | None = None,
+        **options: Any,
+    ) -> IngestReport:
+        """Ingest videos; keyword options override fields of IngestConfig."""
+        config = config or IngestConfig(**options)
+        return run_ingest(self.store, sources, config, progress=progress, stop=stop)
+
+    def info(self) -> dict[str, Any]:
+        """Videos, frames, labels, counts, vector space and sizes, from committed data."""
+        return store_info(self.store)
+
+
+def store_info(store: Store) -> dict[str, Any]:
+    with store.catalog.connect() as con:
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        videos = [
+            dict(zip(("video_id", "name", "status", "fps", "width", "height", "duration",
+                      "frames", "labelled", "message"), row))
+            for row in con.execute(
+                "SELECT v.video_id, v.name, v.status, v.fps, v.width, v.height, v.duration, "
+                "count(f.frame_id), coalesce(sum(f.labelled::INT), 0), v.message "
+                "FROM videos v LEFT JOIN frames f USING (video_id) "
+                "GROUP BY ALL ORDER BY v.video_id"
+            ).fetchall()
+        ]
+        frames, labelled = con.execute(
+            "SELECT count(*), coalesce(sum(labelled::INT), 0) FROM frames"
+        ).fetchone()
+        classes = {
+            cls: {"detections": int(n), "frames_with": int(fw)}
+            for cls, n, fw in con.execute(
+                "SELECT class, sum(n), count(*) FROM counts GROUP BY class ORDER BY 2 DESC"
+            ).fetchall()
+        }
+        vectors = con.execute("SELECT coalesce(sum(n), 0), count(*) FROM segments").fetchone()
+        models = [
+            dict(zip(("model_id", "class", "method", "size", "active", "train_frames",
+                      "created_at", "metrics"), row))
+            for row in con.execute(
+                "SELECT model_id, class, method, size, active, train_frames, created_at, metrics "
+                "FROM count_models ORDER BY model_id"
+            ).fetchall()
+        ]
+    for m in models:
+        m["metrics"] = json.loads(m["metrics"]) if m["metrics"] else None
+    codec = meta.get("codec")
+    bpv = None
+    if codec and "dim" in meta:
+        bpv = int(make_codec(codec, int(meta["dim"])).sa_code_size())
+    return {
+        "store": str(store.root),
+        "schema_version": int(meta.get("schema_version", 0)),
+        "embedder": meta.get("embedder_id"),
+        "dim": int(meta["dim"]) if "dim" in meta else None,
+        "codec": codec,
+        "bytes_per_vector": bpv,
+        "videos": videos,
+        "frames": int(frames),
+        "labelled_frames": int(labelled),
+        "vectors": int(vectors[0]),
+        "segments": int(vectors[1]),
+        "classes": classes,
+        "count_models": models,
+        "index_bytes": store.vectors.size_on_disk(),
+        "store_bytes": store.size_on_disk(),
+    }

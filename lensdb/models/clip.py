@@ -1,0 +1,127 @@
+"""open_clip adapter: `clip-vit-b-32` by default, any architecture with a local checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from lensdb.errors import LensDBError, ModelUnavailableError
+from lensdb.models.base import cache_dir, file_digest, l2_normalise
+from lensdb.models.registry import ModelSpec, register, unavailable
+
+DEFAULT_ARCH = "ViT-B-32"
+DEFAULT_TAG = "laion2b_s34b_b79k"
+
+
+def _hub_cache() -> Path:
+    return cache_dir() / "open_clip"
+
+
+def _tag_cached(arch: str, tag: str) -> bool:
+    root = _hub_cache()
+    return root.exists() and any(p.suffix in (".bin", ".safetensors") for p in root.rglob("*"))
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """A quick TCP probe, so an offline machine gets its answer in seconds, not minutes."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class OpenClipEmbedder:
+    """Image and text towers of an open_clip model; unit-length float32 vectors."""
+
+    has_text = True
+
+    def __init__(self, name: str, arch: str, pretrained: str | None, batch_size: int = 32):
+        import open_clip
+        import torch
+
+        hub_tag = pretrained is not None and not Path(pretrained).exists()
+        if hub_tag and not _tag_cached(arch, pretrained) and not hub_reachable():
+            raise unavailable(name, "huggingface.co is not reachable from this machine")
+        root_logger = logging.getLogger()
+        level = root_logger.level
+        root_logger.setLevel(logging.CRITICAL)  # open_clip logs download failures at root
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                arch, pretrained=pretrained, cache_dir=str(_hub_cache())
+            )
+        except Exception as exc:
+            text = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ""
+            if "download" in text.lower() or not isinstance(exc, RuntimeError):
+                raise unavailable(name, text or type(exc).__name__) from None
+            raise LensDBError(f"open_clip cannot build '{arch}': {text}") from None
+        finally:
+            root_logger.setLevel(level)
+        model.eval()
+        self.model = model
+        self.preprocess = preprocess
+        self.tokenizer = open_clip.get_tokenizer(arch)
+        self.name = name
+        digest = file_digest(pretrained) if pretrained and Path(pretrained).exists() else pretrained
+        self.model_id = f"{name}@{digest or 'random'}"
+        self.batch_size = batch_size
+        self._torch = torch
+        self._lock = threading.Lock()
+        with torch.no_grad():
+            self.dim = int(model.encode_text(self.tokenizer(["a"])).shape[-1])
+
+    def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
+        from PIL import Image
+
+        torch = self._torch
+        out = []
+        with self._lock, torch.no_grad():
+            for start in range(0, len(images), self.batch_size):
+                chunk = images[start : start + self.batch_size]
+                x = torch.stack([self.preprocess(Image.fromarray(img)) for img in chunk])
+                out.append(self.model.encode_image(x).float().numpy())
+        if not out:
+            return np.zeros((0, self.dim), np.float32)
+        return l2_normalise(np.concatenate(out))
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        torch = self._torch
+        with self._lock, torch.no_grad():
+            feats = self.model.encode_text(self.tokenizer(texts)).float().numpy()
+        return l2_normalise(feats)
+
+
+def load_open_clip_spec(spec: str) -> OpenClipEmbedder:
+    """`clip:ARCH` (random weights), `clip:ARCH:TAG` (hub) or `clip:ARCH:/path/ckpt.pt`."""
+    parts = spec.split(":", 2)
+    arch = parts[1] if len(parts) > 1 and parts[1] else DEFAULT_ARCH
+    pretrained = parts[2] if len(parts) > 2 and parts[2] else None
+    if pretrained and ("/" in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors"))):
+        if not Path(pretrained).exists():
+            raise ModelUnavailableError(f"no such checkpoint file: {pretrained}")
+    name = f"clip:{arch}"
+    return OpenClipEmbedder(name, arch, pretrained)
+
+
+def fetch_default() -> Path:
+    emb = OpenClipEmbedder("clip-vit-b-32", DEFAULT_ARCH, DEFAULT_TAG)
+    del emb
+    return _hub_cache()
+
+
+register(
+    ModelSpec(
+        name="clip-vit-b-32",
+        kind="embedder",
+        description="CLIP ViT-B/32 (laion2b_s34b_b79k) through open_clip, 512-d, text search",
+        source="Hugging Face hub via open_clip",
+        size_mb=605.0,
+        load=lambda: OpenClipEmbedder("clip-vit-b-32", DEFAULT_ARCH, DEFAULT_TAG),
+        fetch=fetch_default,
+        is_present=lambda: _tag_cached(DEFAULT_ARCH, DEFAULT_TAG),
+    )
+)

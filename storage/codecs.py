@@ -1,0 +1,120 @@
+"""Vector codecs: FAISS index_factory strings, registered by name with a description.
+
+Every codec works in L2 space on unit vectors, where L2 order equals cosine order
+(cosine = 1 - d^2/2), so the binary and PQ codes behave like the float ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from lensdb.errors import StoreError
+
+
+@dataclass(frozen=True)
+class CodecInfo:
+    """A named codec."""
+
+    factory: str  # the FAISS index_factory string
+    description: str  # one line for `lensdb codecs`
+
+
+_CODECS: dict[str, CodecInfo] = {}
+
+
+def register_codec(name: str, factory: str, description: str) -> None:
+    _CODECS[name] = CodecInfo(factory, description)
+
+
+for _name, _factory, _desc in [
+    ("Flat", "Flat", "float32, exact (4 bytes per dimension)"),
+    ("fp16", "SQfp16", "float16 (2 bytes per dimension)"),
+    ("SQ8", "SQ8", "8-bit scalar quantiser (1 byte per dimension); the default"),
+    ("SQ4", "SQ4", "4-bit scalar quantiser (half a byte per dimension)"),
+    ("PCA256,SQ8", "PCA256,SQ8", "PCA to 256 dims, then 8-bit (256 bytes)"),
+    ("PCA128,SQ8", "PCA128,SQ8", "PCA to 128 dims, then 8-bit (128 bytes)"),
+    ("PCA64,SQ8", "PCA64,SQ8", "PCA to 64 dims, then 8-bit (64 bytes)"),
+    ("PQ64", "PQ64", "product quantiser, 64 bytes"),
+    ("PQ32", "PQ32", "product quantiser, 32 bytes"),
+    ("PQ16", "PQ16", "product quantiser, 16 bytes"),
+    ("OPQ16,PQ16", "OPQ16,PQ16", "rotation then product quantiser, 16 bytes"),
+    ("ITQ512,LSH", "ITQ512,LSH", "binary code, 512 bits (64 bytes)"),
+]:
+    register_codec(_name, _factory, _desc)
+
+DEFAULT_CODEC = "SQ8"
+
+
+def list_codecs() -> dict[str, CodecInfo]:
+    return dict(_CODECS)
+
+
+def resolve_factory(name_or_factory: str) -> str:
+    """A registered name, or any FAISS index_factory string (validated by FAISS)."""
+    info = _CODECS.get(name_or_factory)
+    return info.factory if info else name_or_factory
+
+
+def min_training_points(factory: str) -> int:
+    """How many vectors a codec wants before it can be trained (0: none needed)."""
+    if factory in ("Flat", "SQfp16") or factory.startswith("IDMap"):
+        return 0
+    if re.search(r"PQ\d+", factory):
+        nbits = re.search(r"PQ\d+x(\d+)", factory)
+        return 2 ** int(nbits.group(1)) if nbits else 256
+    m = re.match(r"PCAR?(\d+)", factory)
+    if m:
+        return int(m.group(1))
+    return 2
+
+
+@contextmanager
+def _quiet_stderr():
+    # FAISS k-means prints a warning per sub-quantiser from C++; keep the terminal readable.
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
+def make_codec(factory: str, dim: int):
+    """An empty FAISS index for the factory string; a one-line error when FAISS refuses."""
+    import faiss
+
+    try:
+        return faiss.index_factory(dim, factory, faiss.METRIC_L2)
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[-1][:160]
+        raise StoreError(f"codec '{factory}' is not a valid FAISS factory for {dim} dims: {reason}")
+
+
+def train_codec(index, factory: str, sample: np.ndarray) -> None:
+    """Train in place on a sample of vectors; a clear error when the sample is too small."""
+    if index.is_trained:
+        return
+    need = min_training_points(factory)
+    if len(sample) < need:
+        raise StoreError(
+            f"the codec needs at least {need} vectors to train, only {len(sample)} were "
+            "available; ingest more frames first or choose --codec SQ8"
+        )
+    try:
+        with _quiet_stderr():
+            index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    except RuntimeError as exc:
+        raise StoreError(f"training the codec failed: {str(exc).strip().splitlines()[-1]}")
+
+
+def bytes_per_vector(index) -> int:
+    """Size of one stored code."""
+    return int(index.sa_code_size())

@@ -1,0 +1,280 @@
+"""A LensDB store: a directory with a DuckDB catalog and FAISS vector segments.
+
+One writer at a time (a lock file); every batch is committed all-or-nothing: its segment
+file first, then one catalog transaction that lists it together with the frame rows.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from lensdb.errors import EmbedderMismatchError, StoreError
+from lensdb.storage.catalog import Catalog, set_meta
+from lensdb.storage.vectors import VectorFiles, decode_all
+
+STORE_ENV = "LENSDB_STORE"
+DEFAULT_STORE = "lensdb-store"
+COMPACT_AFTER = 64  # segments; beyond this a writer merges them
+
+
+def default_store_path() -> Path:
+    return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+
+
+@dataclass
+class FrameRow:
+    """One sampled frame ready to commit."""
+
+    frame_index: int  # index in the decoded stream
+    ts: float  # seconds, from pts
+    detections: object | None = None  # lensdb.types.Detections, None when not labelled
+
+
+@dataclass
+class Batch:
+    """What one transaction commits."""
+
+    video_id: int
+    frames: list[FrameRow]
+    vectors: np.ndarray  # (n, dim) float32, one row per frame
+    predictions: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)
+    # class -> (count model id, predicted counts per frame)
+
+
+class Store:
+    """Open with `Store.open(path)`; readers need nothing else, writers use `writer()`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.catalog = Catalog(self.root / "catalog.duckdb")
+        self.vectors = VectorFiles(self.root)
+        self.models_dir = self.root / "models"
+
+    @classmethod
+    def open(cls, root: str | Path | None = None, create: bool = False) -> Store:
+        store = cls(Path(root) if root else default_store_path())
+        if store.catalog.exists():
+            store.catalog.check_version()
+            return store
+        if not create:
+            raise StoreError(f"no LensDB store at {store.root}; create one with `lensdb ingest`")
+        try:
+            store.root.mkdir(parents=True, exist_ok=True)
+            probe = store.root / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(f"cannot create a store at {store.root}: {exc.strerror}") from None
+        store.vectors.ensure()
+        store.models_dir.mkdir(exist_ok=True)
+        store.catalog.create()
+        return store
+
+    # ---- writing -------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self) -> Iterator[Store]:
+        """Hold the store's single-writer lock; cleans what a crashed writer left."""
+        try:
+            fd = os.open(self.root / ".writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot write to the store at {self.root}: {exc.strerror}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(
+                    f"another process is writing to the store at {self.root}; wait for it"
+                ) from None
+            self._recover()
+            yield self
+        finally:
+            os.close(fd)
+
+    def _recover(self) -> None:
+        with self.catalog.connect() as con:
+            listed = {r[0] for r in con.execute("SELECT file FROM segments").fetchall()}
+        self.vectors.remove_unlisted(listed)
+
+    def bind_space(self, embedder_id: str, dim: int, codec: str | None) -> str:
+        """Record (or check) the store's one vector space; returns the codec in use."""
+        meta = self.catalog.meta()
+        if "embedder_id" in meta:
+            if meta["embedder_id"] != embedder_id:
+                raise EmbedderMismatchError(
+                    f"this store holds vectors of embedder '{meta['embedder_id']}', not "
+                    f"'{embedder_id}'; use --embedder {meta['embedder_name']} or another --store"
+                )
+            if codec and codec != meta["codec"]:
+                raise StoreError(
+                    f"this store uses codec '{meta['codec']}', fixed when it was created; "
+                    f"drop --codec or use another --store"
+                )
+            return meta["codec"]
+        from lensdb.storage.codecs import DEFAULT_CODEC, make_codec, resolve_factory
+
+        factory = resolve_factory(codec or DEFAULT_CODEC)
+        make_codec(factory, dim)  # validates the factory string before anything is stored
+        with self.catalog.connect(write=True) as con:
+            con.execute("BEGIN")
+            set_meta(con, "embedder_id", embedder_id)
+            set_meta(con, "embedder_name", embedder_id.split("@")[0])
+            set_meta(con, "dim", str(dim))
+            set_meta(con, "codec", factory)
+            con.execute("COMMIT")
+        return factory
+
+    def codec(self, sample: np.ndarray | None = None):
+        """The trained codec; trains and saves it on `sample` when the store has none yet."""
+        if self.vectors.has_codec():
+            return self.vectors.read_codec()
+        from lensdb.storage.codecs import make_codec, train_codec
+
+        meta = self.meta()
+        if "codec" not in meta:
+            raise StoreError("the store has no vector space yet; ingest a video first")
+        if sample is None:
+            raise StoreError("the store's codec is not trained yet; ingest a video first")
+        index = make_codec(meta["codec"], int(meta["dim"]))
+        train_codec(index, meta["codec"], sample)
+        self.vectors.save_codec(index)
+        return index
+
+    def commit_batch(self, batch: Batch, codec) -> np.ndarray:
+        """Commit frames, detections, counts, predictions and vectors at once; frame ids."""
+        n = len(batch.frames)
+        with self.catalog.connect(write=True) as con:
+            con.execute("BEGIN")
+            first = con.execute("SELECT coalesce(max(frame_id), -1) + 1 FROM frames").fetchone()[0]
+            ids = np.arange(first, first + n, dtype=np.int64)
+            seg_id = con.execute(
+                "SELECT coalesce(max(segment_id), -1) + 1 FROM segments"
+            ).fetchone()[0]
+            name = self.vectors.write_segment(codec, batch.vectors, ids)
+            con.execute("INSERT INTO segments VALUES (?, ?, ?, now())", [seg_id, name, n])
+            frames = pa.table(
+                {
+                    "frame_id": ids,
+                    "video_id": np.full(n, batch.video_id, np.int32),
+                    "frame_index": np.array([f.frame_index for f in batch.frames], np.int32),
+                    "ts": np.array([f.ts for f in batch.frames], np.float64),
+                    "labelled": np.array([f.detections is not None for f in batch.frames]),
+                    "segment_id": np.full(n, seg_id, np.int32),
+                }
+            )
+            con.register("new_frames", frames)
+            con.execute("INSERT INTO frames SELECT * FROM new_frames")
+            con.unregister("new_frames")
+            dets, counts = _detection_tables(ids, batch.frames)
+            if dets.num_rows:
+                con.register("new_dets", dets)
+                con.execute("INSERT INTO detections SELECT * FROM new_dets")
+                con.register("new_counts", counts)
+                con.execute("INSERT INTO counts SELECT * FROM new_counts")
+            for cls, (model_id, values) in batch.predictions.items():
+                preds = pa.table(
+                    {
+                        "frame_id": ids,
+                        "class": [cls] * n,
+                        "model_id": np.full(n, model_id, np.int32),
+                        "value": np.asarray(values, np.float32),
+                        "in_train": np.zeros(n, bool),
+                    }
+                )
+                con.register("new_preds", preds)
+                con.execute("INSERT INTO predictions SELECT * FROM new_preds")
+            con.execute("COMMIT")
+        return ids
+
+    def compact(self) -> None:
+        """Merge all segments into one file (writer only)."""
+        with self.catalog.connect() as con:
+            rows = con.execute("SELECT segment_id, file FROM segments").fetchall()
+        if len(rows) < 2:
+            return
+        name, total = self.vectors.merge_to_file([r[1] for r in rows])
+        with self.catalog.connect(write=True) as con:
+            con.execute("BEGIN")
+            new_id = max(r[0] for r in rows) + 1
+            con.execute("DELETE FROM segments")
+            con.execute("INSERT INTO segments VALUES (?, ?, ?, now())", [new_id, name, total])
+            con.execute("UPDATE frames SET segment_id = ?", [new_id])
+            con.execute("COMMIT")
+        self.vectors.remove_unlisted({name})
+
+    def maybe_compact(self) -> None:
+        with self.catalog.connect() as con:
+            n = con.execute("SELECT count(*) FROM segments").fetchone()[0]
+        if n > COMPACT_AFTER:
+            self.compact()
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        return self.catalog.meta()
+
+    def load_index(self):
+        """The committed vectors as one in-memory FAISS IndexIDMap2 (ids = frame ids)."""
+        for _ in range(5):  # a compaction may delete a file between listing and reading
+            with self.catalog.connect() as con:
+                files = [r[0] for r in con.execute("SELECT file FROM segments ORDER BY 1").fetchall()]
+            try:
+                return self.vectors.load(files)
+            except StoreError:
+                continue
+        return self.vectors.load(files)
+
+    def decoded_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(frame ids, vectors as the codec gives them back), sorted by frame id."""
+        return decode_all(self.load_index())
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+
+def _detection_tables(ids: np.ndarray, frames: list[FrameRow]) -> tuple[pa.Table, pa.Table]:
+    fid, cls, score, boxes = [], [], [], []
+    cfid, ccls, cn = [], [], []
+    for frame_id, row in zip(ids.tolist(), frames):
+        det = row.detections
+        if det is None:
+            continue
+        for i, name in enumerate(det.class_names):
+            fid.append(frame_id)
+            cls.append(name)
+            score.append(float(det.scores[i]))
+            boxes.append([float(v) for v in det.boxes[i]])
+        for name, n in det.counts().items():
+            cfid.append(frame_id)
+            ccls.append(name)
+            cn.append(n)
+    b = np.array(boxes, np.float32).reshape(-1, 4)
+    dets = pa.table(
+        {
+            "frame_id": pa.array(fid, pa.int64()),
+            "class": pa.array(cls, pa.string()),
+            "score": pa.array(score, pa.float32()),
+            "x1": b[:, 0], "y1": b[:, 1], "x2": b[:, 2], "y2": b[:, 3],
+        }
+    )
+    counts = pa.table(
+        {
+            "frame_id": pa.array(cfid, pa.int64()),
+            "class": pa.array(ccls, pa.string()),
+            "n": pa.array(cn, pa.int32()),
+        }
+    )
+    return dets, counts
+
+
+def dumps(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True)

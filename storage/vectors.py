@@ -1,0 +1,126 @@
+"""FAISS vectors on disk: a trained codec plus immutable segment files.
+
+Each committed batch adds one segment (an IndexIDMap2 whose ids are frame ids). A segment
+file is written and fsynced before the catalog transaction that lists it, so a crash
+leaves at most an unlisted file, which the next writer removes. Readers load only the
+segments the catalog lists. `compact` merges segments into one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from lensdb.errors import StoreError
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_index(index, path: Path) -> None:
+    faiss = _faiss()
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    faiss.write_index(index, str(tmp))
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+class VectorFiles:
+    """The codec and segment files of one store."""
+
+    def __init__(self, root: Path):
+        self.dir = Path(root) / "vectors"
+        self.codec_path = self.dir / "codec.faiss"
+
+    def ensure(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def has_codec(self) -> bool:
+        return self.codec_path.exists()
+
+    def read_codec(self):
+        if not self.codec_path.exists():
+            raise StoreError("the store has no trained codec yet; ingest a video first")
+        return _faiss().read_index(str(self.codec_path))
+
+    def save_codec(self, index) -> None:
+        self.ensure()
+        atomic_write_index(index, self.codec_path)
+
+    def write_segment(self, codec, vectors: np.ndarray, ids: np.ndarray) -> str:
+        """Encode vectors into a new segment file; returns its file name."""
+        faiss = _faiss()
+        seg = faiss.IndexIDMap2(faiss.clone_index(codec))
+        seg.add_with_ids(
+            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+        )
+        name = f"seg-{int(ids[0]):012d}-{uuid.uuid4().hex[:8]}.faiss"
+        atomic_write_index(seg, self.dir / name)
+        return name
+
+    def read_segment(self, name: str):
+        path = self.dir / name
+        if not path.exists():
+            raise StoreError(f"vector segment {name} listed in the catalog is missing")
+        return _faiss().read_index(str(path))
+
+    def load(self, names: list[str]):
+        """All listed segments merged into one in-memory IndexIDMap2."""
+        faiss = _faiss()
+        merged = faiss.IndexIDMap2(faiss.clone_index(self.read_codec()))
+        for name in names:
+            merged.merge_from(self.read_segment(name), 0)
+        return merged
+
+    def merge_to_file(self, names: list[str]) -> tuple[str, int]:
+        """Write the union of segments as one new segment file; returns (name, vectors)."""
+        merged = self.load(names)
+        ids = _faiss().vector_to_array(merged.id_map)
+        first = int(ids.min()) if len(ids) else 0
+        name = f"seg-{first:012d}-{uuid.uuid4().hex[:8]}.faiss"
+        atomic_write_index(merged, self.dir / name)
+        return name, int(merged.ntotal)
+
+    def remove_unlisted(self, listed: set[str]) -> int:
+        """Delete segment files (and temp files) that no committed catalog row lists."""
+        if not self.dir.exists():
+            return 0
+        removed = 0
+        for path in self.dir.iterdir():
+            orphan_seg = path.name.startswith("seg-") and path.name not in listed
+            if orphan_seg or path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def size_on_disk(self) -> int:
+        if not self.dir.exists():
+            return 0
+        return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
+
+
+def decode_all(index) -> tuple[np.ndarray, np.ndarray]:
+    """(frame ids, decoded float32 vectors) of a merged IndexIDMap2, sorted by id."""
+    faiss = _faiss()
+    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    if index.ntotal == 0:
+        return ids, np.zeros((0, index.d), np.float32)
+    vecs = index.index.reconstruct_n(0, index.ntotal)
+    order = np.argsort(ids, kind="stable")
+    return ids[order], vecs[order]
