@@ -13,7 +13,7 @@ from rich.console import Console
 from lensdb.errors import LensDBError, QueryError
 
 console = Console()
-console_err = Console(stderr=True)
+console_err = Console(stderr=True, soft_wrap=True)
 
 StoreOption = typer.Option(
     None, "--store", "-s", envvar="LENSDB_STORE",

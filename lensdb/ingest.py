@@ -23,6 +23,7 @@ from lensdb.config import IngestConfig
 from lensdb.errors import LensDBError, VideoError
 from lensdb.frames import DecodeStatus, Sampler, is_url, iter_frames, probe
 from lensdb.storage.store import Batch, FrameRow, Store
+from lensdb.storage.vectors import roundtrip
 from lensdb.timing import StageTimes
 from lensdb.types import Frame
 
@@ -173,7 +174,7 @@ class _Writer:
             batch = self.pending.pop(0)
             with self.stages.time("write", len(batch.frames)):
                 if self.predictors is not None:
-                    decoded = self.codec.sa_decode(self.codec.sa_encode(batch.vectors))
+                    decoded = roundtrip(self.codec, batch.vectors)
                     batch.predictions = self.predictors.predict(decoded)
                 ids = self.store.commit_batch(batch, self.codec)
             self.committed.append((batch, ids))
@@ -255,7 +256,8 @@ def _register_video(store: Store, source: str, config: IngestConfig, detector_id
                 "SELECT coalesce(max(video_id), -1) + 1 FROM videos"
             ).fetchone()[0]
             con.execute(
-                "INSERT INTO videos VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ingesting', ?, ?, NULL, now())",
+                "INSERT INTO videos VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, 'ingesting', ?, ?, NULL, now())",
                 [video_id, info.name, source if source == "-" or is_url(source)
                  else str(Path(source).resolve()), digest, info.fps, info.width, info.height,
                  info.duration, json.dumps(sampling), detector_id],
@@ -318,13 +320,23 @@ def _ingest_one(store, source, config, detector, embedder, writer, stages, repor
     if interrupted or (stop is not None and stop.is_set()):
         report.status, report.message = "ingesting", "stopped; what was committed stays"
         _finish(store, video_id, "ingesting", report.message)
-    elif status.error:
-        report.status, report.message = "partial", status.error
-        _finish(store, video_id, "partial", status.error)
+    elif status.error or _truncated(status, info):
+        report.status = "partial"
+        report.message = status.error or (
+            f"the stream ended at {status.last_pts:.2f}s of the {info.duration:.2f}s its "
+            f"header announces (truncated file?); kept what decoded"
+        )
+        _finish(store, video_id, "partial", report.message)
     else:
         report.status = "complete"
         _finish(store, video_id, "complete", None)
     progress("done", {"name": info.name, "status": report.status})
+
+
+def _truncated(status: DecodeStatus, info) -> bool:
+    if not info.duration or not info.fps:
+        return False
+    return status.last_pts + 3.0 / info.fps < info.duration * 0.98
 
 
 def _timed(frames: Iterator[Frame], stages: StageTimes) -> Iterator[Frame]:

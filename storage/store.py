@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-
-from lensdb.errors import EmbedderMismatchError, StoreError
 from lensdb.storage.catalog import Catalog, set_meta
 from lensdb.storage.vectors import VectorFiles, decode_all
+
+from lensdb.errors import EmbedderMismatchError, StoreError
 
 STORE_ENV = "LENSDB_STORE"
 DEFAULT_STORE = "lensdb-store"
@@ -226,7 +226,8 @@ class Store:
         """The committed vectors as one in-memory FAISS IndexIDMap2 (ids = frame ids)."""
         for _ in range(5):  # a compaction may delete a file between listing and reading
             with self.catalog.connect() as con:
-                files = [r[0] for r in con.execute("SELECT file FROM segments ORDER BY 1").fetchall()]
+                rows = con.execute("SELECT file FROM segments ORDER BY 1").fetchall()
+            files = [r[0] for r in rows]
             try:
                 return self.vectors.load(files)
             except StoreError:

@@ -115,6 +115,31 @@ class VectorFiles:
         return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
 
 
+def pca_mean_correction(codec) -> np.ndarray | None:
+    """What FAISS's PCA reverse transform leaves out: the mean's part outside the subspace.
+
+    FAISS reconstructs A^T A x instead of m + A^T A (x - m); adding m - A^T A m fixes it.
+    """
+    faiss = _faiss()
+    codec = faiss.downcast_index(codec)
+    if not isinstance(codec, faiss.IndexPreTransform) or codec.chain.size() != 1:
+        return None
+    vt = faiss.downcast_VectorTransform(codec.chain.at(0))
+    if not isinstance(vt, faiss.PCAMatrix) or not vt.is_trained:
+        return None
+    mean = faiss.vector_to_array(vt.mean).astype(np.float64)
+    a = faiss.vector_to_array(vt.A).reshape(-1, vt.d_in)[: vt.d_out].astype(np.float64)
+    return (mean - a.T @ (a @ mean)).astype(np.float32)
+
+
+def roundtrip(codec, vectors: np.ndarray) -> np.ndarray:
+    """Vectors as the store gives them back after encoding with `codec`."""
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    out = codec.sa_decode(codec.sa_encode(x))
+    corr = pca_mean_correction(codec)
+    return out + corr if corr is not None else out
+
+
 def decode_all(index) -> tuple[np.ndarray, np.ndarray]:
     """(frame ids, decoded float32 vectors) of a merged IndexIDMap2, sorted by id."""
     faiss = _faiss()
@@ -122,5 +147,8 @@ def decode_all(index) -> tuple[np.ndarray, np.ndarray]:
     if index.ntotal == 0:
         return ids, np.zeros((0, index.d), np.float32)
     vecs = index.index.reconstruct_n(0, index.ntotal)
+    corr = pca_mean_correction(index.index)
+    if corr is not None:
+        vecs = vecs + corr
     order = np.argsort(ids, kind="stable")
     return ids[order], vecs[order]

@@ -1,0 +1,42 @@
+# LensDB: `make demo` runs the whole job on real data; `make test` runs the tests.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.lensdb-installed
+STORE  ?= demo-store
+SAMPLE  = $$($(BIN)/lensdb samples bikes.mp4)
+
+.PHONY: demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/lensdb models fetch ssd-mobilenet-v2
+	$(BIN)/lensdb ingest $(SAMPLE) --store $(STORE) \
+	    --detector ssd-mobilenet-v2 --embedder mobilenet-v2 --detect-every 2 --conf 0.4
+	$(BIN)/lensdb info --store $(STORE)
+	$(BIN)/lensdb train-counter --store $(STORE) --classes car,person --split time
+	$(BIN)/lensdb query "count(car) >= 2" --store $(STORE)
+	$(BIN)/lensdb query "avg(count(car)) BY 2s" --store $(STORE)
+	$(BIN)/lensdb query "count(person) >= 1 AND count(car) >= 1 LIMIT 3 GAP 2s" --store $(STORE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/lensdb bench compression
+	$(BIN)/lensdb bench ingest
+	$(BIN)/lensdb bench query
+
+clean:
+	rm -rf $(STORE) results .pytest_cache
