@@ -68,9 +68,16 @@ def _reason(exc: Exception) -> str:
     return text[:160]
 
 
-def probe(source: str) -> SourceInfo:
-    """Open the source and read its stream parameters."""
-    container = _open(source)
+def open_source(source: str):
+    """An open PyAV container. Pass it to `probe` and `iter_frames` for sources that can be
+    read only once (stdin, live streams)."""
+    return _open(source)
+
+
+def probe(source: str, container=None) -> SourceInfo:
+    """Read a source's stream parameters (from `container` when given, left open)."""
+    own = container is None
+    container = container if container is not None else _open(source)
     try:
         if not container.streams.video:
             raise VideoError(f"{source} has no video stream")
@@ -83,7 +90,7 @@ def probe(source: str) -> SourceInfo:
             duration = container.duration / 1_000_000
         frames = int(stream.frames or (duration * fps if fps else 0))
         return SourceInfo(
-            name=source if is_url(source) or source == "-" else Path(source).name,
+            name="stdin" if source == "-" else source if is_url(source) else Path(source).name,
             fps=fps,
             width=int(stream.codec_context.width or 0),
             height=int(stream.codec_context.height or 0),
@@ -91,7 +98,8 @@ def probe(source: str) -> SourceInfo:
             frame_count=frames,
         )
     finally:
-        container.close()
+        if own:
+            container.close()
 
 
 class Sampler:
@@ -127,6 +135,7 @@ def iter_frames(
     queue_size: int = 32,
     status: DecodeStatus | None = None,
     stop: threading.Event | None = None,
+    container=None,
 ) -> Iterator[Frame]:
     """Yield sampled frames with index > start_after_index; decoding runs in a thread.
 
@@ -135,7 +144,7 @@ def iter_frames(
     sampler = sampler or Sampler()
     status = status if status is not None else DecodeStatus()
     stop = stop or threading.Event()
-    container = _open(source)
+    container = container if container is not None else _open(source)
     if not container.streams.video:
         container.close()
         raise VideoError(f"{source} has no video stream")

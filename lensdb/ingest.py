@@ -21,7 +21,7 @@ import numpy as np
 
 from lensdb.config import IngestConfig
 from lensdb.errors import LensDBError, VideoError
-from lensdb.frames import DecodeStatus, Sampler, is_url, iter_frames, probe
+from lensdb.frames import DecodeStatus, Sampler, is_url, iter_frames, open_source, probe
 from lensdb.storage.store import Batch, FrameRow, Store
 from lensdb.storage.vectors import roundtrip
 from lensdb.timing import StageTimes
@@ -231,7 +231,9 @@ def ingest(
 def _register_video(store: Store, source: str, config: IngestConfig, detector_id: str,
                     report: VideoReport) -> tuple | None:
     """(video id, last index, kept frames, last ts, sampling, info); None: nothing to do."""
-    info = probe(source)
+    # stdin and live streams can be read once: probe and decode share one container
+    container = open_source(source) if (source == "-" or is_url(source)) else None
+    info = probe(source, container)
     digest = None if (source == "-" or is_url(source)) else content_hash(source)
     sampling = config.sampling()
     with store.catalog.connect(write=True) as con:
@@ -243,6 +245,8 @@ def _register_video(store: Store, source: str, config: IngestConfig, detector_id
         if row and row[1] in ("complete", "partial"):
             report.video_id, report.status = row[0], "skipped"
             report.message = f"already ingested ({row[1]})"
+            if container is not None:
+                container.close()
             return None
         if row:
             video_id = row[0]
@@ -264,7 +268,7 @@ def _register_video(store: Store, source: str, config: IngestConfig, detector_id
             )
             last = (-1, 0, -1.0)
     report.video_id = video_id
-    return video_id, int(last[0]), int(last[1]), float(last[2]), sampling, info
+    return video_id, int(last[0]), int(last[1]), float(last[2]), sampling, info, container
 
 
 def _ingest_one(store, source, config, detector, embedder, writer, stages, report,
@@ -274,14 +278,15 @@ def _ingest_one(store, source, config, detector, embedder, writer, stages, repor
     if reg is None:
         progress("skip", {"name": report.name, "message": report.message})
         return
-    video_id, last_index, kept, last_ts, sampling, info = reg
+    video_id, last_index, kept, last_ts, sampling, info, container = reg
     detect_every = int(sampling["detect_every"])
     sampler = Sampler(sampling["stride"], sampling["fps"], after_pts=last_ts)
     status = DecodeStatus()
     total = info.frame_count // (sampling["stride"] or 1) if not sampling["fps"] else int(
         info.duration * sampling["fps"]) if info.duration else 0
     progress("video", {"name": info.name, "total": total or None, "done": kept})
-    frames = iter_frames(source, sampler, video_id, last_index, config.queue_size, status, stop)
+    frames = iter_frames(source, sampler, video_id, last_index, config.queue_size, status, stop,
+                         container=container)
     interrupted = False
     try:
         for batch_frames in batched(_timed(frames, stages), config.batch_size):

@@ -69,3 +69,20 @@ def test_real_sample_counts_cars_and_people(tmp_path, bikes, offline_pair):
     assert report.frames == 50
     assert counts.get("car", 0) >= 20 and counts.get("person", 0) >= 3
     assert db.info()["classes"]["car"]["frames_with"] >= 15
+
+
+def test_ingest_from_stdin(tmp_path, make_video, offline_pair):
+    import subprocess
+    import sys
+
+    video = make_video(n_frames=15)
+    store = tmp_path / "store"
+    with open(video, "rb") as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lensdb.cli.app", "ingest", "-", "--store", str(store),
+             "--detector", "ssd-mobilenet-v2", "--embedder", "mobilenet-v2"],
+            stdin=stdin, capture_output=True, text=True, timeout=300,
+        )
+    assert proc.returncode == 0, proc.stderr
+    info = lensdb.open(str(store)).info()
+    assert info["frames"] == 15 and info["videos"][0]["name"] == "stdin"
