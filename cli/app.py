@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+
 from lensdb.cli import common
 
 app = typer.Typer(

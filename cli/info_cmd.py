@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from lensdb.cli.common import JsonOption, StoreOption, console, human_bytes, print_json, store_path
 from rich.table import Table
+
+from lensdb.cli.common import JsonOption, StoreOption, console, human_bytes, print_json, store_path
 
 
 def register(app: typer.Typer) -> None:

@@ -5,14 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from lensdb.cli.common import (
-    JsonOption,
-    StoreOption,
-    console,
-    console_err,
-    print_json,
-    store_path,
-)
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,6 +15,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from lensdb.cli.common import (
+    JsonOption,
+    StoreOption,
+    console,
+    console_err,
+    print_json,
+    store_path,
+)
 from lensdb.config import IngestConfig
 from lensdb.errors import LensDBError
 

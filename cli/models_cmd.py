@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import typer
-from lensdb.cli.common import JsonOption, console, print_json
 from rich.table import Table
+
+from lensdb.cli.common import JsonOption, console, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -16,9 +17,8 @@ def register(app: typer.Typer) -> None:
         """List detectors and embedders with source, size and whether weights are here."""
         if ctx.invoked_subcommand:
             return
-        from lensdb.storage.codecs import list_codecs
-
         from lensdb.models.registry import list_detectors, list_embedders
+        from lensdb.storage.codecs import list_codecs
 
         rows = [
             {"name": s.name, "kind": s.kind, "description": s.description, "source": s.source,

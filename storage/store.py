@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from lensdb.storage.catalog import Catalog, set_meta
-from lensdb.storage.vectors import VectorFiles, decode_all
 
 from lensdb.errors import EmbedderMismatchError, StoreError
+from lensdb.storage.catalog import Catalog, set_meta
+from lensdb.storage.vectors import VectorFiles, decode_all
 
 STORE_ENV = "LENSDB_STORE"
 DEFAULT_STORE = "lensdb-store"

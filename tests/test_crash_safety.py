@@ -10,9 +10,9 @@ import sys
 import time
 
 import pytest
-from lensdb.storage.catalog import Catalog
 
 import lensdb
+from lensdb.storage.catalog import Catalog
 
 pytestmark = pytest.mark.slow
 
