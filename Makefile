@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.lensdb-installed
 STORE  ?= demo-store
-SAMPLE  = $$($(BIN)/lensdb samples bikes.mp4)
+SAMPLES = $$(dirname $$($(BIN)/lensdb samples bikes.mp4))
 
 .PHONY: demo test test-fast lint bench clean
 
@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/lensdb models fetch ssd-mobilenet-v2
-	$(BIN)/lensdb ingest $(SAMPLE) --store $(STORE) \
+	$(BIN)/lensdb ingest $(SAMPLES)/bikes.mp4 $(SAMPLES)/carphone_pristine.mp4 \
+	    $(SAMPLES)/bigbuckbunny.mp4 --store $(STORE) \
 	    --detector ssd-mobilenet-v2 --embedder mobilenet-v2 --detect-every 2 --conf 0.4
 	$(BIN)/lensdb info --store $(STORE)
 	$(BIN)/lensdb train-counter --store $(STORE) --classes car,person --split time

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from lensdb.errors import LensDBError, QueryError
 
@@ -26,24 +27,28 @@ def store_path(store: Path | None) -> str | None:
     return str(store) if store else None
 
 
+def print_error(message: str, label: str = "error", style: str = "red") -> None:
+    """One line on stderr; the message is plain text, never read as rich markup."""
+    line = Text(f"{label}:", style=style)
+    line.append(" " + message.replace("\n", " "))
+    console_err.print(line, soft_wrap=True, highlight=False)
+
+
 def report_error(exc: BaseException) -> int:
     """Print a one-line error (plus a caret for query errors); the exit code to use."""
     if isinstance(exc, QueryError):
-        console_err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
+        print_error(str(exc))
         caret = exc.caret()
         if caret:
-            console_err.print(caret, highlight=False, markup=False)
+            console_err.print(Text(caret), soft_wrap=True, highlight=False)
         return exc.exit_code
     if isinstance(exc, LensDBError):
-        console_err.print(f"[red]error:[/] {exc}", highlight=False)
+        print_error(str(exc))
         return exc.exit_code
     if os.environ.get("LENSDB_DEBUG"):
         raise exc
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    console_err.print(
-        f"[red]error:[/] {type(exc).__name__}: {text} (set LENSDB_DEBUG=1 for a traceback)",
-        highlight=False,
-    )
+    print_error(f"{type(exc).__name__}: {text} (set LENSDB_DEBUG=1 for a traceback)")
     return 1
 
 

@@ -20,6 +20,7 @@ from lensdb.cli.common import (
     StoreOption,
     console,
     console_err,
+    print_error,
     print_json,
     store_path,
 )
@@ -79,10 +80,9 @@ def register(app: typer.Typer) -> None:
         elif len(failed) < len(report.videos):
             _print_summary(data)
         for v in partial:
-            console_err.print(f"[yellow]warning:[/] {Path(v.name).name}: {v.message}",
-                              highlight=False)
+            print_error(f"{Path(v.name).name}: {v.message}", "warning", "yellow")
         for v in failed:
-            console_err.print(f"[red]error:[/] {v.message}", highlight=False)
+            print_error(str(v.message))
         if failed:
             raise typer.Exit(2)
         if partial:

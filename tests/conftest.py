@@ -71,3 +71,9 @@ def offline_pair() -> dict:
 
     fetch_ssd()
     return {"detector": "ssd-mobilenet-v2", "embedder": "mobilenet-v2"}
+
+
+@pytest.fixture(scope="session")
+def video_encoder() -> Callable[..., Path]:
+    """`encode_video` for fixtures of wider scope than a test."""
+    return encode_video

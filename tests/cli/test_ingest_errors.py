@@ -38,11 +38,9 @@ def snapshot(store: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def good_store(tmp_path_factory, offline_pair) -> Path:
-    from conftest import encode_video
-
+def good_store(tmp_path_factory, offline_pair, video_encoder) -> Path:
     root = tmp_path_factory.mktemp("good")
-    video = encode_video(root / "good.mkv", n_frames=10)
+    video = video_encoder(root / "good.mkv", n_frames=10)
     store = root / "store"
     proc = run("ingest", str(video), "--store", str(store), *PAIR)
     assert proc.returncode == 0, proc.stderr

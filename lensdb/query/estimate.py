@@ -1,0 +1,182 @@
+"""How wrong an answer might be, measured on the labelled frames.
+
+Selections: the predicate is evaluated twice on labelled frames that also have
+predictions, once with the predicted counts (the guess) and once with the detector's
+counts (the truth). Precision = TP / (TP + FP), recall = TP / (TP + FN), each with a Wilson
+95% interval and the number of frames it rests on. Held-out frames (no prediction of a
+mentioned class was trained on them) are used; when there are none, all labelled frames
+with predictions are, and the estimate says it is in-sample (optimistic).
+
+Aggregates: the residuals r = predicted - detected of each aggregated class on the same
+kind of labelled frames (those where the WHERE holds on detected counts) give the bias b,
+the sample standard deviation s over n frames, and the 95th percentile q of |r|. Over a
+group of N frames of which U were answered by the predictor (the rest are exact labels):
+- avg: (U/N) * (|b| + 1.96 s / sqrt(n))  random per-frame errors average out; the
+  predictor's systematic error does not, and b is itself uncertain by 1.96 s / sqrt(n)
+- sum: U * (|b| + 1.96 s / sqrt(n))
+- min, max: q when U > 0 (the error one predicted frame can carry), else 0
+- frames: U * |precision / recall - 1| when the WHERE has counts (the expected miscount
+  of the selected frames), else 0
+"""
+
+from __future__ import annotations
+
+import math
+
+from lensdb.query import compile as c
+from lensdb.query import plan as p
+
+Z = 1.96
+EXACT_DETECTED = (
+    "exact on labelled frames only: --source detected answers from the detector's counts "
+    "and leaves the unlabelled frames out"
+)
+IN_SAMPLE = ("no held-out labelled frames, so this is measured on frames the predictor was "
+             "trained on (optimistic)")
+
+
+def wilson(k: int, n: int, z: float = Z) -> dict | None:
+    """k successes in n trials: the proportion and its Wilson score interval."""
+    if n <= 0:
+        return None
+    phat = k / n
+    denom = 1 + z * z / n
+    centre = (phat + z * z / (2 * n)) / denom
+    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
+    return {"value": phat, "low": max(0.0, centre - half), "high": min(1.0, centre + half),
+            "n": n}
+
+
+def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
+                       predicted: int) -> dict:
+    """Precision and recall of the predicate's predicted version on labelled frames."""
+    classes = p.predicate_classes(pred)
+    if source == "detected":
+        return {"method": "exact", "note": EXACT_DETECTED}
+    if not classes:
+        return {"method": "exact", "note": "no counts in the predicate: the answer is exact"}
+    sql = c.confusion_sql(pred, classes)
+    by_basis = {bool(r[0]): tuple(int(x) for x in r[1:]) for r in
+                con.execute(sql.text, sql.params).fetchall()}
+    held = by_basis.get(True)
+    if held:
+        basis, (tp, fp, fn, tn) = "held-out", held
+    elif by_basis:
+        basis = "in-sample"
+        tp, fp, fn, tn = (sum(v[i] for v in by_basis.values()) for i in range(4))
+    else:
+        return {"method": "none", "note": "no labelled frames with predictions to measure "
+                "the predictor against; the error of this answer is unknown"}
+    notes = [] if basis == "held-out" else [IN_SAMPLE]
+    if source == "best" and matched:
+        notes.append(f"{matched - predicted} of the {matched} matching frames are labelled, "
+                     "their counts are exact; the others are predicted")
+    return {
+        "method": "precision/recall on labelled frames", "basis": basis,
+        "frames": tp + fp + fn + tn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "precision": wilson(tp, tp + fp), "recall": wilson(tp, tp + fn),
+        "matched_frames": matched, "predicted_frames": predicted,
+        "note": "; ".join(notes) or None,
+    }
+
+
+def residual_stats(con, cls: str, where: p.Predicate | None, classes: list[str]) -> dict | None:
+    sql = c.residuals_sql(cls, where, classes)
+    rows = {bool(r[0]): r[1:] for r in con.execute(sql.text, sql.params).fetchall()}
+    row, basis = (rows[True], "held-out") if True in rows else (rows.get(False), "in-sample")
+    if row is None or not row[0]:
+        return None
+    n, bias, sd, mae, q95 = row
+    return {"frames": int(n), "basis": basis, "bias": float(bias),
+            "sd": float(sd) if sd is not None and n > 1 else 0.0,
+            "mae": float(mae), "p95_abs_error": float(q95)}
+
+
+def aggregate_estimate(con, query: p.Aggregate, classes: list[str], source: str,
+                       rows: list[dict]) -> tuple[dict, list[dict]]:
+    """The estimate, and for each result row the ± half-width of each aggregate."""
+    if source == "detected":
+        return {"method": "exact", "note": EXACT_DETECTED}, [{} for _ in rows]
+    if not classes:
+        return {"method": "exact", "note": "no counts involved: the answer is exact"}, [
+            {} for _ in rows]
+    stats = {a.count.cls: residual_stats(con, a.count.cls, query.where, classes)
+             for a in query.aggs if a.count is not None}
+    sel = None
+    if query.where is not None and p.predicate_classes(query.where):
+        sel = selection_estimate(con, query.where, source, sum(r["n_frames"] for r in rows),
+                                 sum(r["n_predicted"] for r in rows))
+    errors = [{a.name: _agg_error(a, r, stats, sel) for a in query.aggs} for r in rows]
+    bases = {s["basis"] for s in stats.values() if s}
+    missing = sorted(k for k, s in stats.items() if s is None)
+    notes = []
+    if "in-sample" in bases:
+        notes.append(IN_SAMPLE)
+    if missing:
+        notes.append("no labelled frames with predictions for " + ", ".join(missing)
+                     + ": its error is unknown")
+    estimate = {
+        "method": "95% error bound from prediction residuals on labelled frames "
+                  "(avg: share predicted x (|bias| + 1.96 sd/sqrt(n)); sum: predicted "
+                  "frames x the same; min/max: 95th percentile |error|; frames: from "
+                  "the WHERE's precision/recall)",
+        "basis": "held-out" if bases == {"held-out"} else "in-sample" if bases else "none",
+        "classes": stats, "selection": sel, "note": "; ".join(notes) or None,
+    }
+    return estimate, errors
+
+
+def _agg_error(agg: p.Agg, row: dict, stats: dict, sel: dict | None) -> float | None:
+    n_frames, n_pred = row["n_frames"], row["n_predicted"]
+    if n_pred == 0:
+        return 0.0
+    if agg.count is None:
+        if sel is None:
+            return 0.0
+        prec, rec = sel.get("precision"), sel.get("recall")
+        if not prec or not rec or rec["value"] == 0:
+            return None
+        return n_pred * abs(prec["value"] / rec["value"] - 1)
+    s = stats.get(agg.count.cls)
+    if s is None:
+        return None
+    systematic = abs(s["bias"]) + Z * s["sd"] / math.sqrt(s["frames"])
+    if agg.func == "avg":
+        return n_pred / n_frames * systematic
+    if agg.func == "sum":
+        return n_pred * systematic
+    return s["p95_abs_error"]
+
+
+def describe(estimate: dict) -> str:
+    """A few human lines for under a table."""
+    method = estimate.get("method")
+    if method in ("exact", "none"):
+        return f"Error estimate: {estimate['note']}"
+    lines = []
+    if "precision" in estimate:
+        lines.append(_pr_line(estimate))
+    if estimate.get("selection"):
+        lines.append("WHERE " + _pr_line(estimate["selection"]))
+    for cls, s in (estimate.get("classes") or {}).items():
+        if s:
+            lines.append(f"count({cls}) per-frame error on {s['frames']} {s['basis']} labelled "
+                         f"frames: bias {s['bias']:+.2f}, MAE {s['mae']:.2f}, 95% within "
+                         f"±{s['p95_abs_error']:.2f}; ± columns are 95% bounds")
+    if estimate.get("note"):
+        lines.append(f"note: {estimate['note']}")
+    return "\n".join(lines)
+
+
+def _pr_line(e: dict) -> str:
+    def fmt(name: str) -> str:
+        w = e.get(name)
+        if not w:
+            return f"{name} n/a"
+        return (f"{name} {w['value']:.0%} (95% CI {w['low']:.0%}-{w['high']:.0%}, "
+                f"n={w['n']})")
+
+    if e.get("method") in ("exact", "none"):
+        return e["note"]
+    return (f"error estimate ({e['basis']}, {e['frames']} labelled frames): {fmt('precision')}, "
+            f"{fmt('recall')}")

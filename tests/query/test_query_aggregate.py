@@ -1,0 +1,188 @@
+"""Aggregates and error estimates against a brute-force evaluation."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+from query_oracle import like, make_store
+
+from lensdb.query import run_query
+from lensdb.query.estimate import wilson
+
+SOURCES = ("best", "predicted", "detected")
+
+# (query, [(func, class)], WHERE in Python or None, classes, BY: None | "video" | seconds)
+CASES = [
+    ("avg(count(person))", [("avg", "person")], None, ["person"], None),
+    ("min(count(car)), max(count(car)), sum(count(car))",
+     [("min", "car"), ("max", "car"), ("sum", "car")], None, ["car"], None),
+    ("frames", [("frames", None)], None, [], None),
+    ("count(*) WHERE time BETWEEN 1s AND 2s", [("frames", None)],
+     lambda f: 1 <= f.ts <= 2, [], None),
+    ("avg(count(car)) WHERE count(person) > 0 BY video", [("avg", "car")],
+     lambda f: f.c("person") > 0, ["car", "person"], "video"),
+    ("frames WHERE count(person) > 2 BY minute", [("frames", None)],
+     lambda f: f.c("person") > 2, ["person"], 60.0),
+    ("sum(count(person)) BY 1s", [("sum", "person")], None, ["person"], 1.0),
+    ("max(count(person)), frames WHERE video LIKE 'street%' BY 2s",
+     [("max", "person"), ("frames", None)], lambda f: like("street%", f.video), ["person"], 2.0),
+    ("avg(count(dog)) BY video", [("avg", "dog")], None, ["dog"], "video"),
+    ("AVG(COUNT(person)) where count(car) = 0 or video = 'bikes.mp4'", [("avg", "person")],
+     lambda f: f.c("car") == 0 or f.video == "bikes.mp4", ["person", "car"], None),
+    ("avg(count(person)), sum(count(car)) WHERE count(person) > 100",
+     [("avg", "person"), ("sum", "car")], lambda f: f.c("person") > 100, ["person", "car"],
+     None),
+    ("sum(count(person)) WHERE count(person) > 100 BY video", [("sum", "person")],
+     lambda f: f.c("person") > 100, ["person"], "video"),
+    ("min(count(person)) BY 1500ms", [("min", "person")], None, ["person"], 1.5),
+]
+DETECTED_ONLY = [
+    ("avg(count(bus)), frames WHERE count(bus) >= 1 BY video",
+     [("avg", "bus"), ("frames", None)], lambda f: f.c("bus") >= 1, ["bus"], "video"),
+]
+
+
+def brute_aggregate(oracle, aggs, where, classes, source, by):
+    frames = [f for f in oracle.domain(classes, source) if where is None or where(f)]
+    groups: dict[tuple, list] = {} if by is not None else {(): []}
+    for f in frames:
+        key = () if by is None else (f.video, f.video_id) if by == "video" else (
+            f.video, f.video_id, math.floor(f.ts / by) * by)
+        groups.setdefault(key, []).append(f)
+    rows = []
+    for key in sorted(groups):
+        fs = groups[key]
+        row = {}
+        if by is not None:
+            row["video"] = key[0]
+        if by is not None and by != "video":
+            row["start"], row["end"] = key[2], key[2] + by
+        for func, cls in aggs:
+            vals = [f.values[cls] for f in fs] if cls else []
+            name = "frames" if cls is None else f"{func}(count({cls}))"
+            row[name] = (len(fs) if cls is None else None if not vals else
+                         {"avg": statistics.fmean, "min": min, "max": max, "sum": math.fsum}[
+                             func](vals))
+        row["frames"] = len(fs)
+        rows.append(row)
+    return rows
+
+
+def _cases():
+    for source in SOURCES:
+        for case in CASES + (DETECTED_ONLY if source == "detected" else []):
+            yield pytest.param(source, *case, id=f"{source}:{case[0][:40]}")
+
+
+@pytest.mark.parametrize("source,text,aggs,where,classes,by", list(_cases()))
+def test_aggregate_matches_brute_force(store, oracle, source, text, aggs, where, classes, by):
+    want = brute_aggregate(oracle, aggs, where, classes, source, by)
+    result = run_query(store, text, source=source)
+    assert result.kind == "aggregate"
+    got = result.rows
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        for key, value in w.items():
+            if value is None or isinstance(value, str):
+                assert g[key] == value, key
+            else:
+                assert g[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
+    exact = source == "detected" or not classes
+    assert any(c.startswith("±") for c in result.columns) is not exact
+    assert (result.estimate["method"] == "exact") is exact
+
+
+def _confusion(pairs, pred):
+    tp = sum(1 for d, p in pairs if pred(d) and pred(p))
+    fp = sum(1 for d, p in pairs if pred(p) and not pred(d))
+    fn = sum(1 for d, p in pairs if pred(d) and not pred(p))
+    tn = len(pairs) - tp - fp - fn
+    return tp, fp, fn, tn
+
+
+@pytest.mark.parametrize("text,classes,pred", [
+    ("count(person) >= 3", ["person"], lambda f: f.c("person") >= 3),
+    ("count(person) >= 1 AND count(car) = 0 OR time < 1s", ["person", "car"],
+     lambda f: f.c("person") >= 1 and f.c("car") == 0 or f.ts < 1),
+])
+@pytest.mark.parametrize("source", ["best", "predicted"])
+def test_selection_estimate_is_precision_recall_on_held_out(store, oracle, text, classes, pred,
+                                                            source):
+    pairs, held = oracle.held_out_pairs(classes)
+    assert held and len(pairs) > 10
+    tp, fp, fn, tn = _confusion(pairs, pred)
+    for frames in (False, True):
+        est = run_query(store, text, source=source, frames=frames).estimate
+        assert est["basis"] == "held-out"
+        assert (est["tp"], est["fp"], est["fn"], est["tn"]) == (tp, fp, fn, tn)
+        assert est["frames"] == len(pairs)
+        assert est["precision"] == wilson(tp, tp + fp)
+        assert est["recall"] == wilson(tp, tp + fn)
+        assert est["precision"]["low"] <= est["precision"]["value"] <= est["precision"]["high"]
+
+
+def test_wilson_interval_known_values():
+    w = wilson(8, 10)
+    assert w["value"] == 0.8 and w["n"] == 10
+    assert w["low"] == pytest.approx(0.4902, abs=1e-4)
+    assert w["high"] == pytest.approx(0.9433, abs=1e-4)
+    assert wilson(0, 0) is None
+    assert wilson(0, 5)["low"] == 0.0 and wilson(5, 5)["high"] == 1.0
+
+
+def test_estimate_falls_back_to_in_sample(tmp_path):
+    store = make_store(tmp_path / "s", all_in_train=True)
+    est = run_query(store, "count(person) > 2").estimate
+    assert est["basis"] == "in-sample" and "optimistic" in est["note"]
+    agg = run_query(store, "avg(count(person))").estimate
+    assert agg["basis"] == "in-sample" and "optimistic" in agg["note"]
+
+
+def test_detected_and_count_free_answers_are_exact(store):
+    est = run_query(store, "count(person) > 2", source="detected").estimate
+    assert est["method"] == "exact" and "labelled frames only" in est["note"]
+    assert run_query(store, "video = 'bikes.mp4'").estimate["method"] == "exact"
+
+
+@pytest.mark.parametrize("text,func,where", [
+    ("avg(count(person))", "avg", None),
+    ("sum(count(person))", "sum", None),
+    ("max(count(person)) WHERE count(car) >= 1", "max", lambda f: f.c("car") >= 1),
+])
+def test_aggregate_error_from_held_out_residuals(store, oracle, text, func, where):
+    classes = ["person"] + (["car"] if where else [])
+    pairs, held = oracle.held_out_pairs(classes)
+    pairs = [(d, p) for d, p in pairs if where is None or where(d)]
+    res = [p.values["person"] - d.values["person"] for d, p in pairs]
+    bias, sd = statistics.fmean(res), statistics.stdev(res)
+    result = run_query(store, text)
+    stats = result.estimate["classes"]["person"]
+    assert stats["frames"] == len(res) and stats["basis"] == "held-out"
+    assert stats["bias"] == pytest.approx(bias) and stats["sd"] == pytest.approx(sd)
+    assert stats["mae"] == pytest.approx(statistics.fmean(abs(r) for r in res))
+    domain = [f for f in oracle.domain(classes, "best") if where is None or where(f)]
+    n, u = len(domain), sum(1 for f in domain if not f.labelled)
+    systematic = abs(bias) + 1.96 * sd / math.sqrt(len(res))
+    want = {"avg": u / n * systematic, "sum": u * systematic,
+            "max": stats["p95_abs_error"]}[func]
+    assert result.rows[0]["±" + result.columns[0]] == pytest.approx(want)
+
+
+def test_frames_error_from_precision_and_recall(store, oracle):
+    result = run_query(store, "frames WHERE count(person) > 2")
+    sel = result.estimate["selection"]
+    u = sum(1 for f in oracle.select(lambda f: f.c("person") > 2, ["person"], "best")
+            if not f.labelled)
+    ratio = sel["precision"]["value"] / sel["recall"]["value"]
+    assert result.rows[0]["±frames"] == pytest.approx(u * abs(ratio - 1))
+
+
+def test_result_to_dict_is_strict_json(store):
+    import json
+
+    for text in ("avg(count(person)) WHERE count(person) > 100", "count(person) > 3"):
+        d = run_query(store, text).to_dict()
+        json.loads(json.dumps(d, allow_nan=False))
+        assert set(d) == {"query", "source", "kind", "columns", "rows", "estimate", "notes"}
