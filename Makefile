@@ -21,7 +21,7 @@ demo: $(STAMP)
 	    --detector ssd-mobilenet-v2 --embedder mobilenet-v2 --detect-every 2 --conf 0.4
 	$(BIN)/lensdb info --store $(STORE)
 	$(BIN)/lensdb train-counter --store $(STORE) --classes car,person --split time
-	$(BIN)/lensdb query "count(car) >= 2" --store $(STORE)
+	$(BIN)/lensdb query "count(car) >= 2" --gap 1 --store $(STORE)
 	$(BIN)/lensdb query "avg(count(car)) BY 2s" --store $(STORE)
 	$(BIN)/lensdb query "count(person) >= 1 AND count(car) >= 1 LIMIT 3 GAP 2s" --store $(STORE)
 

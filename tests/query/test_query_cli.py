@@ -8,8 +8,9 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from lensdb.cli.app import app
 from typer.testing import CliRunner
+
+from lensdb.cli.app import app
 
 runner = CliRunner()
 

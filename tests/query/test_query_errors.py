@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from lensdb.storage.store import Store
 
 from lensdb.errors import QueryError
 from lensdb.query import matching_frame_ids, parse_query, run_query
 from lensdb.query import plan as p
 from lensdb.query.compile import frames_sql
+from lensdb.storage.store import Store
 
 SYNTAX = [
     ("count(person) >> 3", 15, "expected a number"),
