@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ EMBEDDER_NAME = "mobilenet-v2"
 INPUT_SIZE = 300
 FEATURE_PREFIX = "FeatureExtractor/MobilenetV2/Conv_1/Relu6"
 FEATURE_DIM = 1280
+RECENT_RESULTS = 256  # invokes remembered: more than one ingest batch
 
 
 def _with_feature_output(model: bytes) -> tuple[bytes, int] | None:
@@ -87,6 +89,9 @@ class _SsdModel:
         self.digest = file_digest(tflite_path)
         self.anchors = ssd_anchors()
         self.lock = threading.Lock()  # interpreters are not thread-safe
+        self._recent: OrderedDict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = (
+            OrderedDict()
+        )
 
     def _tensor_index(self, match: Any) -> int:
         hits = [d["index"] for d in self._interp.get_tensor_details() if match(d)]
@@ -95,7 +100,16 @@ class _SsdModel:
         return int(hits[0])
 
     def run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Box encodings (1917, 4), class logits (1917, 24), pooled features (1280,)."""
+        """Box encodings (1917, 4), class logits (1917, 24), pooled features (1280,).
+
+        One invoke gives all three, so a frame that is both detected and embedded (every
+        K-th frame during ingest) is run once: recent results are kept by frame identity.
+        """
+        key = _frame_key(image)
+        with self.lock:
+            hit = self._recent.get(key)
+            if hit is not None:
+                return hit
         x = _preprocess(image)
         with self.lock:
             self._interp.set_tensor(self._input, x)
@@ -103,7 +117,18 @@ class _SsdModel:
             boxes = self._interp.get_tensor(self._boxes)[0].copy()
             logits = self._interp.get_tensor(self._logits)[0].copy()
             feature = self._interp.get_tensor(self._feature)[0].mean(axis=(0, 1))
+            self._recent[key] = (boxes, logits, feature)
+            while len(self._recent) > RECENT_RESULTS:
+                self._recent.popitem(last=False)
         return boxes, logits, feature
+
+
+def _frame_key(image: np.ndarray) -> tuple:
+    """Identity of a frame's pixels: its buffer, shape, and a sparse sample of its bytes
+    (so a buffer reused for another frame does not hit)."""
+    img = np.asarray(image)
+    sample = img[:: max(1, img.shape[0] // 16), :: max(1, img.shape[1] // 16)]
+    return (img.__array_interface__["data"][0], img.shape, hash(sample.tobytes()))
 
 
 _MODELS: dict[Path, _SsdModel] = {}

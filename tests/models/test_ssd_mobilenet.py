@@ -286,3 +286,20 @@ def test_preserved_tensor_fallback_agrees(weights, frames, monkeypatch) -> None:
     slow = ssd_mobilenet._SsdModel(weights[0])
     for a, b in zip(fast.run(frames[10]), slow.run(frames[10]), strict=True):
         assert np.allclose(a, b, atol=1e-4)
+
+
+def test_one_invoke_serves_detector_and_embedder(detector, embedder, frames):
+    import lensdb.models.ssd_mobilenet as ssd
+
+    model = next(iter(ssd._MODELS.values()))
+    fresh = [f.copy() for f in frames[:3]]
+    alone = embedder.embed_images([f.copy() for f in fresh])
+    model._recent.clear()
+    detector.detect(fresh)
+    cached = len(model._recent)
+    after = embedder.embed_images(fresh)
+    assert cached == 3 and len(model._recent) == 3  # the embedder reused the detector's runs
+    np.testing.assert_allclose(after, alone, atol=1e-6)
+    changed = fresh[0].copy()
+    changed[::8, ::8] = 255 - changed[::8, ::8]  # other pixels: must not hit the cache
+    assert not np.allclose(embedder.embed_images([changed]), alone[:1], atol=1e-4)
