@@ -143,7 +143,8 @@ def iter_frames(
     """
     sampler = sampler or Sampler()
     status = status if status is not None else DecodeStatus()
-    stop = stop or threading.Event()
+    stop = stop or threading.Event()  # the caller's: ends decoding (a live stream) early
+    halt = threading.Event()  # ours: the consumer is gone, the decoder must not block
     container = container if container is not None else _open(source)
     if not container.streams.video:
         container.close()
@@ -151,7 +152,7 @@ def iter_frames(
     out: queue.Queue = queue.Queue(maxsize=queue_size)
 
     def put(item: object) -> bool:
-        while not stop.is_set():
+        while not halt.is_set():
             try:
                 out.put(item, timeout=0.2)
                 return True
@@ -165,6 +166,8 @@ def iter_frames(
             stream.thread_type = "AUTO"
             index = -1
             for frame in container.decode(stream):
+                if stop.is_set():
+                    return
                 index += 1
                 pts = float(frame.time) if frame.time is not None else index / 25.0
                 status.frames_decoded = index + 1
@@ -189,5 +192,5 @@ def iter_frames(
                 break
             yield item  # type: ignore[misc]
     finally:
-        stop.set()
+        halt.set()
         thread.join(timeout=5)

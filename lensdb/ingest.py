@@ -206,7 +206,7 @@ def ingest(
     reports: list[VideoReport] = []
     with store.writer():
         embedder = get_embedder(config.embedder)
-        store.bind_space(embedder.model_id, embedder.dim, config.codec)
+        store.bind_space(embedder.model_id, embedder.dim, config.codec, spec=config.embedder)
         detector = get_detector(config.detector, conf=config.conf)
         writer = _Writer(store, stages, config.codec_train_size, _load_predictors(store))
         try:

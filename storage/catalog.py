@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     frame_id BIGINT, class VARCHAR, model_id INTEGER, value REAL, in_train BOOLEAN);
 """
 
-LOCK_HINTS = ("lock", "Conflicting", "being used")
+# "different configuration": a read-only and a read-write connection in one process.
+LOCK_HINTS = ("lock", "Conflicting", "being used", "different configuration")
 
 
 def is_lock_error(exc: Exception) -> bool:

@@ -105,14 +105,16 @@ class Store:
             listed = {r[0] for r in con.execute("SELECT file FROM segments").fetchall()}
         self.vectors.remove_unlisted(listed)
 
-    def bind_space(self, embedder_id: str, dim: int, codec: str | None) -> str:
+    def bind_space(self, embedder_id: str, dim: int, codec: str | None,
+                   spec: str | None = None) -> str:
         """Record (or check) the store's one vector space; returns the codec in use."""
         meta = self.catalog.meta()
         if "embedder_id" in meta:
             if meta["embedder_id"] != embedder_id:
+                spec = meta.get("embedder_spec", meta["embedder_name"])
                 raise EmbedderMismatchError(
                     f"this store holds vectors of embedder '{meta['embedder_id']}', not "
-                    f"'{embedder_id}'; use --embedder {meta['embedder_name']} or another --store"
+                    f"'{embedder_id}'; use --embedder {spec} or another --store"
                 )
             if codec and codec != meta["codec"]:
                 raise StoreError(
@@ -128,6 +130,7 @@ class Store:
             con.execute("BEGIN")
             set_meta(con, "embedder_id", embedder_id)
             set_meta(con, "embedder_name", embedder_id.split("@")[0])
+            set_meta(con, "embedder_spec", spec or embedder_id.split("@")[0])
             set_meta(con, "dim", str(dim))
             set_meta(con, "codec", factory)
             con.execute("COMMIT")

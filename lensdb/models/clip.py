@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,8 @@ class OpenClipEmbedder:
         self.tokenizer = open_clip.get_tokenizer(arch)
         self.name = name
         digest = file_digest(pretrained) if pretrained and Path(pretrained).exists() else pretrained
-        self.model_id = f"{name}@{digest or 'random'}"
+        # Random weights differ at every load: each load is a vector space of its own.
+        self.model_id = f"{name}@{digest or 'random-' + uuid.uuid4().hex[:8]}"
         self.batch_size = batch_size
         self._torch = torch
         self._lock = threading.Lock()

@@ -1,0 +1,44 @@
+"""`lensdb bench NAME`: run one of the benchmark scripts (compression, ingest, query)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import typer
+
+from lensdb.errors import LensDBError
+
+BENCHMARKS = {
+    "compression": "bytes per vector vs count accuracy vs recall@10, per codec",
+    "ingest": "every stage alone vs end to end, and memory as the video grows",
+    "query": "queries from predictions vs re-detection, the whole bill, latency vs size",
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+
+
+def bench(
+    name: str = typer.Argument(..., help="Benchmark: " + ", ".join(BENCHMARKS) + "."),
+    quick: bool = typer.Option(False, "--quick", help="Small and fast (what CI runs)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Results folder (default ./results/NAME): CSV, JSON and a PNG plot."
+    ),
+) -> None:
+    """Run a benchmark: prints its tables and goals, writes CSV, JSON and a PNG plot.
+
+    compression: bytes/vector vs count accuracy vs recall@10 per codec.
+
+    ingest: every stage alone vs end to end, peak memory as the video grows 4x.
+
+    query: predictions vs re-detection, the whole bill, latency vs store size.
+
+    More options: python -m lensdb.bench.NAME --help
+    """
+    if name not in BENCHMARKS:
+        raise LensDBError(f"unknown benchmark '{name}'; benchmarks: {', '.join(BENCHMARKS)}")
+    module = importlib.import_module(f"lensdb.bench.{name}")
+    argv = (["--quick"] if quick else []) + (["--out", str(out)] if out else [])
+    module.main(argv)

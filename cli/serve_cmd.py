@@ -1,0 +1,63 @@
+"""`lensdb serve`: the HTTP JSON API (FastAPI + uvicorn) over the store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from lensdb.cli.common import StoreOption, console_err
+from lensdb.errors import LensDBError
+
+HELP = (
+    "Serve the store over HTTP: ingest jobs (files or live URLs), queries, search.\n\n"
+    "Binds 127.0.0.1 by default. Bound to any other address it refuses to start without a "
+    "token (--token or env LENSDB_TOKEN); with a token every request needs "
+    "`Authorization: Bearer TOKEN`. Only files under the --allow directories (default: the "
+    "current directory) can be ingested by path; URLs are always allowed.\n\n"
+    "OpenAPI docs at http://HOST:PORT/docs. Examples:\n\n"
+    "  lensdb serve --allow /data/videos\n\n"
+    "  LENSDB_TOKEN=s3cret lensdb serve --host 0.0.0.0 --port 8080 --allow /data/videos\n"
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve", help=HELP)
+    def serve_cmd(
+        host: str = typer.Option("127.0.0.1", help="Address to bind."),
+        port: int = typer.Option(8000, help="Port to bind."),
+        token: str = typer.Option(None, envvar="LENSDB_TOKEN", show_envvar=True,
+                                  help="Bearer token every request must carry."),
+        allow: list[Path] = typer.Option(None, "--allow",
+                                         help="Directory whose files may be ingested "
+                                              "(repeatable; default: the current directory)."),
+        store: Path = StoreOption,
+        embedder: str = typer.Option(None, help="Embedder spec for search, when the store "
+                                     "cannot name it (CLIP from a local checkpoint)."),
+        log_level: str = typer.Option("info", help="uvicorn log level."),
+    ) -> None:
+        from lensdb.service.auth import is_loopback
+
+        token = token or None
+        if not is_loopback(host) and not token:
+            raise LensDBError(f"refusing to serve on {host} without a token: pass --token or "
+                              "set LENSDB_TOKEN (or bind 127.0.0.1)")
+        if not 1 <= port <= 65535:
+            raise LensDBError("--port must be between 1 and 65535")
+        roots = [str(p) for p in (allow or [Path(os.getcwd())])]
+        for root in roots:
+            if not Path(root).is_dir():
+                raise LensDBError(f"--allow {root}: not a directory")
+        import uvicorn
+
+        from lensdb.service.app import create_app
+        from lensdb.storage.store import default_store_path
+
+        store_dir = store or default_store_path()
+        api = create_app(store_dir, token=token, allow=roots, embedder=embedder)
+        console_err.print(
+            f"LensDB serving {store_dir} on http://{host}:{port} (docs at /docs); "
+            f"ingest allowed under {', '.join(roots)}"
+            + ("; bearer token required" if token else ""), highlight=False)
+        uvicorn.run(api, host=host, port=port, log_level=log_level.lower())

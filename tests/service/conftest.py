@@ -1,0 +1,22 @@
+"""Fixtures for the service tests (helpers in service_helpers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from service_helpers import LiveStream, Server, start_server, stop_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("server"))
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture
+def live_stream(tmp_path) -> Iterator[LiveStream]:
+    stream = LiveStream(tmp_path)
+    yield stream
+    stream.close()
