@@ -22,6 +22,7 @@ import numpy as np
 from lensdb.config import IngestConfig
 from lensdb.errors import LensDBError, VideoError
 from lensdb.frames import DecodeStatus, Sampler, is_url, iter_frames, open_source, probe
+from lensdb.storage.codecs import min_training_points
 from lensdb.storage.store import Batch, FrameRow, Store
 from lensdb.storage.vectors import roundtrip
 from lensdb.timing import StageTimes
@@ -208,7 +209,10 @@ def ingest(
         embedder = get_embedder(config.embedder)
         store.bind_space(embedder.model_id, embedder.dim, config.codec, spec=config.embedder)
         detector = get_detector(config.detector, conf=config.conf)
-        writer = _Writer(store, stages, config.codec_train_size, _load_predictors(store))
+        train_size = config.codec_train_size
+        if min_training_points(store.meta()["codec"]) == 0:
+            train_size = 1  # Flat, fp16: nothing to learn, commit from the first batch
+        writer = _Writer(store, stages, train_size, _load_predictors(store))
         try:
             for source in sources:
                 report = VideoReport(name=source)
