@@ -17,8 +17,8 @@ class IngestConfig:
     detect_every: int = 5  # run the detector on every K-th kept frame (1: all)
     codec: str | None = None  # FAISS index_factory string; None: the store's, else SQ8
     batch_size: int = 32  # frames per model batch and per committed transaction
-    codec_train_size: int = 1024  # vectors gathered to train a codec that needs training;
-    # nothing is committed to a new store before that many (or the end of the input)
+    codec_train_size: int = 1024  # most vectors gathered to train a codec (SQ8 takes 256,
+    # PQ 1024); nothing is committed to a new store before then (or the end of the input)
     queue_size: int = 32  # decoded frames buffered between the decoder thread and models
 
     def sampling(self) -> dict:

@@ -172,13 +172,26 @@ class _Writer:
             with self.stages.time("train_codec", len(sample)):
                 self.codec = self.store.codec(sample)
         while self.pending:
-            batch = self.pending.pop(0)
+            batch = self._take_merged()
             with self.stages.time("write", len(batch.frames)):
                 if self.predictors is not None:
                     decoded = roundtrip(self.codec, batch.vectors)
                     batch.predictions = self.predictors.predict(decoded)
                 ids = self.store.commit_batch(batch, self.codec)
             self.committed.append((batch, ids))
+
+    def _take_merged(self) -> Batch:
+        """The first pending batch, merged with those queued behind it for the same video:
+        when the writer falls behind, one transaction and one segment serve several."""
+        first = self.pending.pop(0)
+        same = []
+        while self.pending and self.pending[0].video_id == first.video_id and len(same) < 7:
+            same.append(self.pending.pop(0))
+        if not same:
+            return first
+        group = [first, *same]
+        return Batch(first.video_id, [f for b in group for f in b.frames],
+                     np.concatenate([b.vectors for b in group]))
 
 
 def _load_predictors(store: Store):
@@ -209,9 +222,10 @@ def ingest(
         embedder = get_embedder(config.embedder)
         store.bind_space(embedder.model_id, embedder.dim, config.codec, spec=config.embedder)
         detector = get_detector(config.detector, conf=config.conf)
-        train_size = config.codec_train_size
-        if min_training_points(store.meta()["codec"]) == 0:
-            train_size = 1  # Flat, fp16: nothing to learn, commit from the first batch
+        # Nothing commits before the codec is trained, so train early: enough vectors for
+        # the codec to learn from, and no more (Flat and fp16 commit from the first batch).
+        need = min_training_points(store.meta()["codec"])
+        train_size = 1 if need == 0 else min(config.codec_train_size, max(4 * need, 256))
         writer = _Writer(store, stages, train_size, _load_predictors(store))
         try:
             for source in sources:

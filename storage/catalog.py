@@ -63,6 +63,7 @@ class Catalog:
     def connect(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection, retried while another process holds the file's lock."""
         con = self._open(write)
+        con.execute("SET enable_progress_bar = false")  # no bar on the user's terminal
         try:
             yield con
         finally:

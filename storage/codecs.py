@@ -7,6 +7,7 @@ Every codec works in L2 space on unit vectors, where L2 order equals cosine orde
 from __future__ import annotations
 
 import os
+import queue
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,11 +40,13 @@ for _name, _factory, _desc in [
     ("PCA256,SQ8", "PCA256,SQ8", "PCA to 256 dims, then 8-bit (256 bytes)"),
     ("PCA128,SQ8", "PCA128,SQ8", "PCA to 128 dims, then 8-bit (128 bytes)"),
     ("PCA64,SQ8", "PCA64,SQ8", "PCA to 64 dims, then 8-bit (64 bytes)"),
-    ("PQ64", "PQ64", "product quantiser, 64 bytes"),
-    ("PQ32", "PQ32", "product quantiser, 32 bytes"),
-    ("PQ16", "PQ16", "product quantiser, 16 bytes"),
-    ("OPQ16,PQ16", "OPQ16,PQ16", "rotation then product quantiser, 16 bytes"),
-    ("ITQ512,LSH", "ITQ512,LSH", "binary code, 512 bits (64 bytes)"),
+    # "np": no polysemous training, which only renumbers codes and costs minutes
+    ("PQ64", "PQ64np", "product quantiser, 64 bytes"),
+    ("PQ32", "PQ32np", "product quantiser, 32 bytes"),
+    ("PQ16", "PQ16np", "product quantiser, 16 bytes"),
+    ("OPQ16,PQ16", "OPQ16,PQ16np", "rotation then product quantiser, 16 bytes"),
+    ("OPQ64_256,PQ64", "OPQ64_256,PQ64np", "rotation to 256 dims, product quantiser, 64 bytes"),
+    ("RR512,LSH", "RR512,LSHt", "binary code, 512 bits (64 bytes)"),
 ]:
     register_codec(_name, _factory, _desc)
 
@@ -98,21 +101,61 @@ def make_codec(factory: str, dim: int):
         raise StoreError(f"codec '{factory}' is not a valid FAISS factory for {dim} dims: {reason}")
 
 
-def train_codec(index, factory: str, sample: np.ndarray) -> None:
-    """Train in place on a sample of vectors; a clear error when the sample is too small."""
+def train_codec(index, factory: str, sample: np.ndarray):
+    """The codec trained on a sample of vectors (returned: OPQ trains in a child process);
+    a clear error when the sample is too small or FAISS fails."""
     if index.is_trained:
-        return
+        return index
     need = min_training_points(factory)
     if len(sample) < need:
         raise StoreError(
             f"the codec needs at least {need} vectors to train, only {len(sample)} were "
             "available; ingest more frames first or choose --codec SQ8"
         )
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
+    if "OPQ" in factory:
+        # FAISS 1.15 segfaults in OPQ training at some dimensions (1280 here): train in a
+        # child process, so a crash is an error message instead of a dead ingest.
+        return _train_in_child(factory, index.d, sample)
     try:
         with _quiet_stderr():
-            index.train(np.ascontiguousarray(sample, dtype=np.float32))
+            index.train(sample)
     except RuntimeError as exc:
         raise StoreError(f"training the codec failed: {str(exc).strip().splitlines()[-1]}")
+    return index
+
+
+def _train_worker(factory: str, dim: int, sample: np.ndarray, out) -> None:
+    import faiss
+
+    index = faiss.index_factory(dim, factory, faiss.METRIC_L2)
+    with _quiet_stderr():
+        index.train(sample)
+    out.put(faiss.serialize_index(index).tobytes())
+
+
+def _train_in_child(factory: str, dim: int, sample: np.ndarray):
+    import multiprocessing as mp
+
+    import faiss
+
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_train_worker, args=(factory, dim, sample, out), daemon=True)
+    proc.start()
+    data = None
+    while data is None and (proc.is_alive() or not out.empty()):
+        try:
+            data = out.get(timeout=0.5)
+        except queue.Empty:
+            continue
+    proc.join(timeout=10)
+    if data is None:
+        raise StoreError(
+            f"FAISS failed training codec '{factory}' on {dim}-d vectors (exit code "
+            f"{proc.exitcode}); choose another codec, e.g. OPQ64_256,PQ64 or PCA128,SQ8"
+        )
+    return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
 
 
 def bytes_per_vector(index) -> int:

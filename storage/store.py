@@ -148,7 +148,7 @@ class Store:
         if sample is None:
             raise StoreError("the store's codec is not trained yet; ingest a video first")
         index = make_codec(meta["codec"], int(meta["dim"]))
-        train_codec(index, meta["codec"], sample)
+        index = train_codec(index, meta["codec"], sample)
         self.vectors.save_codec(index)
         return index
 
