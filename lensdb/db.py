@@ -44,6 +44,31 @@ class LensDB:
         """Videos, frames, labels, counts, vector space and sizes, from committed data."""
         return store_info(self.store)
 
+    def train_counter(self, config: Any = None, progress: Any = None, **options: Any) -> Any:
+        """Train count predictors (see lensdb.counting.TrainConfig); a TrainReport."""
+        from lensdb.counting import TrainConfig, train_counters
+
+        return train_counters(self.store, config or TrainConfig(**options), progress=progress)
+
+    def query(self, text: str, source: str = "best", frames: bool = False,
+              gap: float | None = None) -> Any:
+        """Answer a count query from stored counts and predictions; a QueryResult."""
+        from lensdb.query import run_query
+
+        return run_query(self.store, text, source=source, frames=frames, gap=gap)
+
+    def search(self, text: str | None = None, **options: Any) -> list:
+        """Nearest frames to a text or an example image, optionally filtered."""
+        from lensdb.search import search
+
+        return search(self.store, text=text, **options)
+
+    def export(self, found: Any, out_dir: str | Path, **options: Any) -> Any:
+        """Write what a query or search found as JPEGs (and clips) with a contact sheet."""
+        from lensdb.export import export
+
+        return export(self.store, found, out_dir, **options)
+
 
 def store_info(store: Store) -> dict[str, Any]:
     with store.catalog.connect() as con:
