@@ -27,8 +27,10 @@ from lensdb.cli.common import (
 from lensdb.config import IngestConfig
 from lensdb.errors import LensDBError
 
-HELP = """Stream videos into the store: sample frames, detect objects on every K-th kept
-frame, embed every kept frame, commit batch by batch (crash-safe, resumable).
+HELP = """Stream videos into the store (crash-safe, resumable).
+
+Samples frames, runs the detector on every K-th kept frame, embeds every kept frame, and
+commits batch by batch.
 
 PATHS are video files (mp4, avi, mkv, mov, webm, ...), globs ('clips/*.mp4'), URLs
 (http(s)://, rtsp://) or '-' for a stream on stdin. Re-running the same command resumes an

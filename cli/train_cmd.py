@@ -51,8 +51,18 @@ def train_counter(
     ),
     json_out: bool = JsonOption,
 ) -> None:
-    """Train count predictors on the stored embeddings, evaluate them against a constant
-    baseline on held-out frames, and write predictions for every frame."""
+    """Train count predictors on the stored embeddings (MLP or kNN per class).
+
+    Labels are the detector's counts on labelled frames; the held-out figures are printed
+    next to a constant baseline (the train mean), and predictions are written for every
+    frame.
+
+    Examples:
+
+      lensdb train-counter --classes person,car
+
+      lensdb train-counter --split time --plot counts.png --json
+    """
     from lensdb.counting import TrainConfig, train_counters
     from lensdb.storage import Store
 
