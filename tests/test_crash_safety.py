@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -87,15 +88,16 @@ def test_info_in_another_process_answers_during_an_ingest(tmp_path, make_video, 
                             stderr=subprocess.DEVNULL)
     try:
         _wait_for_frames(store, 8, proc)
-        seen, slowest = [], 0.0
+        seen, waits = [], []
         while proc.poll() is None and len(seen) < 40:
             t0 = time.monotonic()
             seen.append(lensdb.open(str(store)).info()["frames"])  # this test's own process
-            slowest = max(slowest, time.monotonic() - t0)
+            waits.append(time.monotonic() - t0)
             time.sleep(0.05)
         assert seen == sorted(seen) and seen[0] > 0
         assert sum(n < 700 for n in seen) >= 3  # answered while the ingest was running
-        assert slowest < 2.0
+        # a reader waits at most for one batch's commit; generous for a loaded 2-core machine
+        assert statistics.median(waits) < 1.0 and max(waits) < 5.0
         out = subprocess.run([*LENSDB, "info", "--store", str(store), "--json"],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
