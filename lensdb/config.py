@@ -30,12 +30,16 @@ class IngestConfig:
 
         if self.stride < 1:
             raise LensDBError("--stride must be at least 1")
-        if self.fps is not None and self.fps <= 0:
-            raise LensDBError("--fps must be positive")
+        if self.fps is not None and not (0 < self.fps < 10_000):
+            raise LensDBError("--fps must be a positive number of frames per second")
         if self.detect_every < 1:
             raise LensDBError("--detect-every must be at least 1")
-        if self.batch_size < 1:
-            raise LensDBError("--batch-size must be at least 1")
+        if not 1 <= self.batch_size <= 1024:
+            raise LensDBError("--batch-size must be between 1 and 1024")
+        if not 1 <= self.queue_size <= 1024:
+            raise LensDBError("queue_size must be between 1 and 1024")
+        if not 1 <= self.codec_train_size <= 1_000_000:
+            raise LensDBError("codec_train_size must be between 1 and 1,000,000")
         if not 0.0 <= self.conf <= 1.0:
             raise LensDBError("--conf must be between 0 and 1")
 

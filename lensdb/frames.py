@@ -17,7 +17,7 @@ from pathlib import Path
 from lensdb.errors import VideoError
 from lensdb.types import Frame
 
-LIVE_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+LIVE_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ def _open(source: str):
         if source == "-":
             return av.open(sys.stdin.buffer, mode="r")
         if is_url(source):
-            options = {"rtsp_transport": "tcp"} if source.startswith("rtsp://") else {}
+            options = {"rtsp_transport": "tcp"} if source.startswith(("rtsp://", "rtsps://")) \
+                else {}
             return av.open(source, options=options, timeout=(10.0, 30.0))
         if not Path(source).exists():
             raise VideoError(f"no such file: {source}")
@@ -180,7 +181,10 @@ def iter_frames(
             status.error = f"decoding stopped at frame {status.frames_decoded} " \
                 f"({status.last_pts:.2f}s): {_reason(exc)}"
         finally:
-            container.close()
+            try:
+                container.close()
+            except Exception:  # noqa: BLE001 - the consumer must still get _END
+                pass
             put(_END)
 
     thread = threading.Thread(target=decode, name="lensdb-decode", daemon=True)

@@ -28,6 +28,7 @@ from lensdb.storage.vectors import roundtrip
 from lensdb.timing import StageTimes
 from lensdb.types import Frame
 
+COMPACT_EVERY = 64  # commits between checks whether the segments need merging
 ProgressFn = Callable[[str, dict], None]  # (event, data): "video", "advance", "done"
 
 
@@ -119,7 +120,7 @@ class _Writer:
         self.pending: list[Batch] = []  # held back until the codec is trained
         self.q: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self.committed: list[tuple[Batch, np.ndarray]] = []
+        self.commits = 0
         self._thread = threading.Thread(target=self._run, name="lensdb-writer", daemon=True)
         self._thread.start()
 
@@ -177,8 +178,11 @@ class _Writer:
                 if self.predictors is not None:
                     decoded = roundtrip(self.codec, batch.vectors)
                     batch.predictions = self.predictors.predict(decoded)
-                ids = self.store.commit_batch(batch, self.codec)
-            self.committed.append((batch, ids))
+                self.store.commit_batch(batch, self.codec)
+            self.commits += 1
+            if self.commits % COMPACT_EVERY == 0:  # a live stream would pile up segments
+                with self.stages.time("compact", 0):
+                    self.store.maybe_compact()
 
     def _take_merged(self) -> Batch:
         """The first pending batch, merged with those queued behind it for the same video:
@@ -242,7 +246,8 @@ def ingest(
             writer.flush()
         finally:
             writer.close()
-        store.maybe_compact()
+            if writer.error is None:
+                store.maybe_compact()
     return IngestReport(reports, stages, time.perf_counter() - started)
 
 

@@ -104,7 +104,7 @@ def query_vector(store: Store, index, text: str | None, image: Any, like: int | 
     if like is not None:
         try:
             vec = index.reconstruct(int(like))
-        except RuntimeError:
+        except (RuntimeError, OverflowError, TypeError, ValueError):
             raise LensDBError(f"frame {like} has no stored vector") from None
         return _unit(np.asarray(vec, np.float32)[None, :])
     model = store_embedder(store, embedder)

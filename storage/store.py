@@ -109,6 +109,8 @@ class Store:
                    spec: str | None = None) -> str:
         """Record (or check) the store's one vector space; returns the codec in use."""
         meta = self.catalog.meta()
+        if "embedder_id" in meta and self._is_empty():
+            meta = {}  # a first ingest that stored nothing does not fix the space for good
         if "embedder_id" in meta:
             if meta["embedder_id"] != embedder_id:
                 spec = meta.get("embedder_spec", meta["embedder_name"])
@@ -151,6 +153,13 @@ class Store:
         index = train_codec(index, meta["codec"], sample)
         self.vectors.save_codec(index)
         return index
+
+    def _is_empty(self) -> bool:
+        """No vectors and no trained codec yet: the vector space can still be chosen."""
+        if self.vectors.has_codec():
+            return False
+        with self.catalog.connect() as con:
+            return con.execute("SELECT count(*) FROM segments").fetchall()[0][0] == 0
 
     def commit_batch(self, batch: Batch, codec) -> np.ndarray:
         """Commit frames, detections, counts, predictions and vectors at once; frame ids."""

@@ -76,3 +76,13 @@ def test_missing_and_non_video_sources(tmp_path):
     text.write_text("this is not a video\n" * 50)
     with pytest.raises(VideoError, match="cannot open"):
         probe(str(text))
+
+
+def test_config_bounds_are_checked():
+    from lensdb.config import IngestConfig
+    from lensdb.errors import LensDBError
+
+    for bad in ({"queue_size": 0}, {"batch_size": 10**9}, {"codec_train_size": -1},
+                {"fps": float("inf")}, {"detect_every": 0}, {"conf": 1.5}):
+        with pytest.raises(LensDBError):
+            IngestConfig(**bad).validate()

@@ -55,6 +55,15 @@ class IngestRequest(BaseModel):
     options: IngestOptions = Field(default_factory=IngestOptions)  # type: ignore[valid-type]
 
 
+def _check_model_path(key: str, spec: str, policy: PathPolicy) -> None:
+    """A model given as a file is loaded (unpickled) by its library: only from --allow."""
+    path = spec.split(":", 2)[2] if spec.startswith("clip:") and spec.count(":") >= 2 else spec
+    looks_like_file = "/" in path or path.startswith(".") or path.endswith(
+        (".pt", ".pth", ".onnx", ".bin", ".safetensors", ".tflite"))
+    if looks_like_file and not policy.allowed(path):
+        raise PathRefused(f"{key} '{spec}' is a file outside the allowed directories")
+
+
 def clean(obj: Any) -> Any:
     """JSON-able, with NaN and infinities as null (strict JSON)."""
     obj = jsonable_encoder(obj)
@@ -140,6 +149,8 @@ def create_app(store_path: str | Path, token: str | None = None,
             raise LensDBError("url must be http(s), rtsp or rtmp; local files go in path")
         options = req.options.model_dump()
         IngestConfig(**options).validate()
+        for key in ("detector", "embedder"):
+            _check_model_path(key, options[key], policy)
         sources = [s for raw in asked for s in policy.resolve(raw)]
         return jobs.submit(sources, options).to_dict()
 

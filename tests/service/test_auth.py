@@ -110,6 +110,12 @@ def test_with_a_token_every_request_needs_the_bearer(tmp_path):
             assert http.get("/info", headers=ok).status_code == 400  # no store yet, but in
             r = http.post("/ingest", json={"path": "/etc/passwd"}, headers=ok)
             assert r.status_code == 403
+            (server.allowed / "v.mp4").write_bytes(b"x")
+            evil = tmp_path / "evil.pt"  # outside --allow: never unpickled
+            for options in ({"detector": str(evil)}, {"embedder": f"clip:ViT-B-32:{evil}"}):
+                r = http.post("/ingest", json={"path": "v.mp4", "options": options},
+                              headers=ok)
+                assert r.status_code == 403 and "outside the allowed" in r.json()["error"]
             assert http.get("/docs").status_code == 200  # the API's documentation only
             schema = http.get("/openapi.json").json()
             assert "HTTPBearer" in schema["components"]["securitySchemes"]

@@ -105,3 +105,11 @@ def test_mixing_vector_spaces_is_refused(tmp_path):
         store.bind_space("other@2", 32, None)
     with pytest.raises(StoreError, match="uses codec 'SQ8'"):
         store.bind_space("fake@1", 32, "Flat")
+
+
+def test_a_store_with_no_vectors_can_still_choose_its_space(tmp_path):
+    store = Store.open(tmp_path / "s", create=True)
+    with store.writer():
+        store.bind_space("first@1", 32, "PQ16")  # e.g. an ingest whose only video failed
+        assert store.bind_space("second@2", 64, "SQ8") == "SQ8"
+    assert store.meta()["embedder_id"] == "second@2" and store.meta()["dim"] == "64"
