@@ -47,17 +47,29 @@ def wilson(k: int, n: int, z: float = Z) -> dict | None:
             "n": n}
 
 
+def confusion_counts(con, pred: p.Predicate | None, source: str,
+                     plan: c.Plan = c.GENERAL) -> dict[bool, tuple[int, ...]] | None:
+    """The store half of `selection_estimate`: (tp, fp, fn, tn) per held_out, or None when
+    the estimate needs none (it can run before the answer is known, beside the query)."""
+    classes = p.predicate_classes(pred)
+    if source == "detected" or not classes:
+        return None
+    sql = c.confusion_sql(pred, classes, plan)
+    return {bool(r[0]): tuple(int(x) for x in r[1:]) for r in
+            con.execute(sql.text, sql.params).fetchall()}
+
+
 def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
-                       predicted: int) -> dict:
-    """Precision and recall of the predicate's predicted version on labelled frames."""
+                       predicted: int, plan: c.Plan = c.GENERAL,
+                       counts: dict[bool, tuple[int, ...]] | None = None) -> dict:
+    """Precision and recall of the predicate's predicted version on labelled frames;
+    `counts`: what `confusion_counts` gave, when it ran already."""
     classes = p.predicate_classes(pred)
     if source == "detected":
         return {"method": "exact", "note": EXACT_DETECTED}
     if not classes:
         return {"method": "exact", "note": "no counts in the predicate: the answer is exact"}
-    sql = c.confusion_sql(pred, classes)
-    by_basis = {bool(r[0]): tuple(int(x) for x in r[1:]) for r in
-                con.execute(sql.text, sql.params).fetchall()}
+    by_basis = counts if counts is not None else confusion_counts(con, pred, source, plan)
     held = by_basis.get(True)
     if held:
         basis, (tp, fp, fn, tn) = "held-out", held
@@ -80,8 +92,9 @@ def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
     }
 
 
-def residual_stats(con, cls: str, where: p.Predicate | None, classes: list[str]) -> dict | None:
-    sql = c.residuals_sql(cls, where, classes)
+def residual_stats(con, cls: str, where: p.Predicate | None, classes: list[str],
+                   plan: c.Plan = c.GENERAL) -> dict | None:
+    sql = c.residuals_sql(cls, where, classes, plan)
     rows = {bool(r[0]): r[1:] for r in con.execute(sql.text, sql.params).fetchall()}
     row, basis = (rows[True], "held-out") if True in rows else (rows.get(False), "in-sample")
     if row is None or not row[0]:
@@ -92,20 +105,34 @@ def residual_stats(con, cls: str, where: p.Predicate | None, classes: list[str])
             "mae": float(mae), "p95_abs_error": float(q95)}
 
 
+def aggregate_facts(con, query: p.Aggregate, classes: list[str], source: str,
+                    plan: c.Plan = c.GENERAL) -> tuple[dict, dict | None] | None:
+    """The store half of `aggregate_estimate`: residual statistics per aggregated class and
+    the WHERE's confusion counts (None when the estimate needs none)."""
+    if source == "detected" or not classes:
+        return None
+    stats = {a.count.cls: residual_stats(con, a.count.cls, query.where, classes, plan)
+             for a in query.aggs if a.count is not None}
+    return stats, confusion_counts(con, query.where, source, plan)
+
+
 def aggregate_estimate(con, query: p.Aggregate, classes: list[str], source: str,
-                       rows: list[dict]) -> tuple[dict, list[dict]]:
-    """The estimate, and for each result row the ± half-width of each aggregate."""
+                       rows: list[dict], plan: c.Plan = c.GENERAL,
+                       facts: tuple[dict, dict | None] | None = None
+                       ) -> tuple[dict, list[dict]]:
+    """The estimate, and for each result row the ± half-width of each aggregate;
+    `facts`: what `aggregate_facts` gave, when it ran already."""
     if source == "detected":
         return {"method": "exact", "note": EXACT_DETECTED}, [{} for _ in rows]
     if not classes:
         return {"method": "exact", "note": "no counts involved: the answer is exact"}, [
             {} for _ in rows]
-    stats = {a.count.cls: residual_stats(con, a.count.cls, query.where, classes)
-             for a in query.aggs if a.count is not None}
+    stats, counts = facts if facts is not None else aggregate_facts(con, query, classes,
+                                                                    source, plan)
     sel = None
     if query.where is not None and p.predicate_classes(query.where):
         sel = selection_estimate(con, query.where, source, sum(r["n_frames"] for r in rows),
-                                 sum(r["n_predicted"] for r in rows))
+                                 sum(r["n_predicted"] for r in rows), plan, counts)
     errors = [{a.name: _agg_error(a, r, stats, sel) for a in query.aggs} for r in rows]
     bases = {s["basis"] for s in stats.values() if s}
     missing = sorted(k for k, s in stats.items() if s is None)

@@ -6,6 +6,12 @@ under the source), in frame order. `start`/`end` are the timestamps of the first
 frame of the run. `gap` merges moments of a video less than `gap` seconds apart (all in
 SQL: see compile.moments_sql).
 
+Each query reads the store through one connection and picks its plan there (layout.py):
+the aligned plan when the store has the layout LensDB writes, checked on that connection,
+else the general plan; both give the same rows. The error estimate, which reads the
+labelled frames, runs beside the answer on a second connection to the same database, in a
+thread (`beside`).
+
 `LIMIT n GAP d` (the BlazeIt form) picks matching frames in time order (videos by name,
 frames by index), greedily: a frame is taken when it is at least d seconds after the last
 frame taken from the same video; it stops after n. Each pick is a one-frame moment.
@@ -14,8 +20,13 @@ Plain `LIMIT n` keeps the first n moments (or frames with --frames).
 
 from __future__ import annotations
 
+import bisect
 import math
 import shlex
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -24,12 +35,19 @@ import pyarrow.compute as pc
 from lensdb.errors import QueryError
 from lensdb.query import compile as c
 from lensdb.query import plan as p
-from lensdb.query.estimate import aggregate_estimate, selection_estimate
+from lensdb.query.estimate import (
+    aggregate_estimate,
+    aggregate_facts,
+    confusion_counts,
+    selection_estimate,
+)
+from lensdb.query.layout import Layout
 from lensdb.query.lexer import fail, show
 from lensdb.query.parse import parse_predicate, parse_query
 from lensdb.query.result import QueryResult, make_table
 
 F64, I64 = pa.float64(), pa.int64()
+MAX_ATOM_IDS = 10_000  # video conditions listing more video ids take the general plan
 
 
 def check_source(source: str) -> str:
@@ -51,9 +69,54 @@ def run_query(store, text: str, source: str = "best", frames: bool = False,
         raise QueryError("LIMIT ... GAP already spaces the moments apart; drop --gap")
     with store.catalog.connect() as con:
         classes = check_classes(con, p.count_refs(query), text, source)
+        layout = Layout(con)
         if isinstance(query, p.Aggregate):
-            return _aggregate(con, query, classes, text, source)
-        return _selection(con, query, classes, text, source, frames, gap)
+            def facts(cur, plan: c.Plan):
+                return aggregate_facts(cur, query, classes, source, plan)
+        else:
+            def facts(cur, plan: c.Plan):
+                return confusion_counts(cur, query.where, source, plan)
+        # the estimate starts at once, betting on the plan that the alignment check will
+        # most likely confirm (if it does not, it is made again with the plan chosen)
+        listing = isinstance(query, p.Selection) and (frames or query.gap is not None)
+        guess = choose_plan(layout, classes, source, query.where, listing, False)
+        with beside(con, facts if source != "detected" and classes else None, guess) as later:
+            plan = choose_plan(layout, classes, source, query.where, listing)
+            if isinstance(query, p.Aggregate):
+                return _aggregate(con, query, classes, text, source, plan,
+                                  partial(later, plan))
+            return _selection(con, layout, plan, query, classes, text, source, frames, gap,
+                              partial(later, plan))
+
+
+@contextmanager
+def beside(con, fn: Callable | None, guess: c.Plan) -> Iterator[Callable]:
+    """Start `fn(cursor, guess)` (the store half of the error estimate) on a second
+    connection to the same database, in a thread, while the caller computes the answer:
+    DuckDB runs a positional scan on one core, so the two overlap. Yields `later(plan)`,
+    which returns fn's result for `plan`: the thread's when `plan` is the guess, else (the
+    thread's bet lost) fn run again with `plan`. fn None: nothing to run, later gives None."""
+    if fn is None:
+        yield lambda plan: None
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_on_cursor, con, fn, guess)
+
+        def later(plan: c.Plan):
+            if plan == guess:
+                return future.result()
+            future.exception()  # wait for the thread, whatever it made of the wrong plan
+            return fn(con, plan)
+        yield later
+
+
+def _on_cursor(con, fn: Callable, plan: c.Plan):
+    cur = con.cursor()
+    try:
+        cur.execute("SET enable_progress_bar = false")
+        return fn(cur, plan)
+    finally:
+        cur.close()
 
 
 def matching_frame_ids(store, predicate_text: str, source: str = "best") -> np.ndarray:
@@ -62,9 +125,26 @@ def matching_frame_ids(store, predicate_text: str, source: str = "best") -> np.n
     pred = parse_predicate(predicate_text)
     with store.catalog.connect() as con:
         classes = check_classes(con, p.count_refs(pred), predicate_text, source)
-        sql = c.frame_ids_sql(pred, classes, source)
+        plan = choose_plan(Layout(con), classes, source, pred)
+        sql = c.frame_ids_sql(pred, classes, source, plan)
         ids = con.execute(sql.text, sql.params).fetchnumpy()["frame_id"]
     return np.asarray(ids, dtype=np.int64)
+
+
+def choose_plan(layout: Layout, classes: list[str], source: str, pred: p.Predicate | None,
+                listing: bool = False, check_alignment: bool = True) -> c.Plan:
+    """The aligned plan where the store allows it (for the query and, unless the source is
+    detected, its error estimate, which reads the predictions of `classes`), else the
+    general one. `listing`: the answer lists frames (named and ordered by lookups where
+    possible). `check_alignment=False`: the plan to bet on before that check is made."""
+    if not layout.complete():
+        return c.GENERAL
+    if classes and source != "detected" and check_alignment and not layout.aligned(classes):
+        return c.GENERAL
+    atoms = layout.atoms(pred)
+    if sum(atoms[a].size for a in p.video_matches(pred)) > MAX_ATOM_IDS:
+        return c.GENERAL
+    return c.Plan(atoms, layout.videos() if listing else None)
 
 
 def known_classes(con) -> list[str]:
@@ -83,11 +163,43 @@ def _class_facts(con) -> tuple[list[str], set[str], bool]:
     return sorted(k for k in known or [] if k is not None), set(predicted or []), unlabelled
 
 
+def _quick_class_facts(con, classes: list[str]) -> tuple[bool, set[str], bool]:
+    """(whether every class is known, those with predictions, whether any frame is
+    unlabelled): one existence test per class and table, instead of listing every class."""
+    known, predicted = True, set()
+    for cls in classes:
+        has_pred, has_other = con.execute(
+            "SELECT EXISTS (SELECT 1 FROM predictions WHERE class = ?), EXISTS (SELECT 1 FROM "
+            "counts WHERE class = ?) OR EXISTS (SELECT 1 FROM count_models WHERE class = ?)",
+            [cls, cls, cls]).fetchall()[0]
+        known = known and (has_pred or has_other)
+        if has_pred:
+            predicted.add(cls)
+    unlabelled = con.execute(
+        "SELECT EXISTS (SELECT 1 FROM frames WHERE NOT coalesce(labelled, false))"
+    ).fetchall()[0][0]
+    return known, predicted, unlabelled
+
+
 def check_classes(con, refs: list[p.CountRef], text: str, source: str) -> list[str]:
     """The distinct classes of the query, after checking the store knows and predicts them."""
     if not refs:
         return []
-    known, predicted, unlabelled = _class_facts(con)
+    classes = list(dict.fromkeys(r.cls for r in refs))
+    all_known, predicted, unlabelled = _quick_class_facts(con, classes)
+    if not all_known:
+        _unknown_class(_class_facts(con)[0], refs, text)
+    if source != "detected":
+        for ref in refs:
+            if ref.cls not in predicted and (source == "predicted" or unlabelled):
+                raise fail(f"no count predictor for class {show(ref.cls)} yet: run `lensdb "
+                           f"train-counter --classes {shlex.quote(ref.cls)}` or use "
+                           "--source detected", text, ref.pos)
+    return classes
+
+
+def _unknown_class(known: list[str], refs: list[p.CountRef], text: str) -> None:
+    """Raise the error for the first class of `refs` the store does not know."""
     for ref in refs:
         if ref.cls in known:
             continue
@@ -100,13 +212,6 @@ def check_classes(con, refs: list[p.CountRef], text: str, source: str) -> list[s
         hint = f" (did you mean {show(near[0])}?)" if near else ""
         raise fail(f"unknown class {show(ref.cls)}{hint}; known classes: {listed}",
                    text, ref.pos)
-    if source != "detected":
-        for ref in refs:
-            if ref.cls not in predicted and (source == "predicted" or unlabelled):
-                raise fail(f"no count predictor for class {show(ref.cls)} yet: run `lensdb "
-                           f"train-counter --classes {shlex.quote(ref.cls)}` or use "
-                           "--source detected", text, ref.pos)
-    return list(dict.fromkeys(r.cls for r in refs))
 
 
 def _fetch(con, sql: c.Sql) -> list[tuple]:
@@ -117,17 +222,18 @@ def _arrow(con, sql: c.Sql) -> pa.Table:
     return con.sql(sql.text, params=sql.params).to_arrow_table()
 
 
-def _selection(con, query: p.Selection, classes: list[str], text: str, source: str,
-               frames: bool, gap: float | None) -> QueryResult:
+def _selection(con, layout: Layout, plan: c.Plan, query: p.Selection, classes: list[str],
+               text: str, source: str, frames: bool, gap: float | None,
+               facts: Callable) -> QueryResult:
     notes = []
     cols = list(c.columns(classes).values())
     if query.gap is not None:  # LIMIT n GAP d: BlazeIt-style picks
-        rows = pick(_arrow(con, c.frames_sql(query.where, classes, source)), query.limit,
-                    query.gap)
+        rows = pick(_arrow(con, c.frames_sql(query.where, classes, source, plan=plan)),
+                    query.limit, query.gap)
         notes.append(f"LIMIT {query.limit} GAP {query.gap:g}s: matching frames picked in time "
                      "order, each at least the gap after the previous pick in its video")
     elif frames:
-        rows = _arrow(con, c.frames_sql(query.where, classes, source, query.limit))
+        rows = _arrow(con, c.frames_sql(query.where, classes, source, query.limit, plan))
     if frames:
         table = rows.select(["frame_id", "video", "frame_index", "ts", "labelled",
                              "by_prediction", *cols]).rename_columns(
@@ -135,8 +241,8 @@ def _selection(con, query: p.Selection, classes: list[str], text: str, source: s
              *[f"count({cls})" for cls in classes]])
         matched, predicted = rows.num_rows, _sum(pc.cast(rows["by_prediction"], pa.int64()))
         return QueryResult(text, source, "frames", table,
-                           selection_estimate(con, query.where, source, matched, predicted),
-                           notes)
+                           selection_estimate(con, query.where, source, matched, predicted,
+                                              plan, facts()), notes)
     if query.gap is not None:
         ones = pa.array(np.ones(rows.num_rows, np.int64))
         moments = pa.table({"video_id": rows["video_id"], "video": rows["video"],
@@ -144,7 +250,7 @@ def _selection(con, query: p.Selection, classes: list[str], text: str, source: s
                             "n_predicted": pc.cast(rows["by_prediction"], pa.int64()),
                             **{col: rows[col] for col in cols}})
     else:
-        moments = _arrow(con, c.moments_sql(query.where, classes, source, gap))
+        moments = _moments(con, layout, plan, query.where, classes, source, gap)
     if gap is not None:
         notes.append(f"moments less than {gap:g}s apart are merged")
     if query.limit is not None and query.gap is None:
@@ -152,8 +258,20 @@ def _selection(con, query: p.Selection, classes: list[str], text: str, source: s
     table = moments.select(["video", "start", "stop", "frames", *cols]).rename_columns(
         ["video", "start", "end", "frames", *[f"mean count({cls})" for cls in classes]])
     estimate = selection_estimate(con, query.where, source, _sum(moments["frames"]),
-                                  _sum(moments["n_predicted"]))
+                                  _sum(moments["n_predicted"]), plan, facts())
     return QueryResult(text, source, "moments", table, estimate, notes)
+
+
+def _moments(con, layout: Layout, plan: c.Plan, pred: p.Predicate, classes: list[str],
+             source: str, gap: float | None) -> pa.Table:
+    """Moments by runs of frame ids where the store allows it (checked, see
+    compile.runs_sql), else by numbering the domain's frames (compile.moments_sql)."""
+    if (plan.fast and source != "detected" and (not classes or layout.dense(classes))
+            and layout.runs()):
+        table = _arrow(con, c.runs_sql(pred, classes, source, gap, plan))
+        if table.num_rows == 0 or pc.all(table["ok"]).as_py():
+            return table.drop_columns(["ok"])
+    return _arrow(con, c.moments_sql(pred, classes, source, gap, plan))
 
 
 def _sum(column) -> int:
@@ -161,22 +279,38 @@ def _sum(column) -> int:
 
 
 def pick(frames: pa.Table, limit: int, gap: float) -> pa.Table:
-    """The first `limit` frames (in order) each >= `gap` s after the last pick in its video."""
-    keep, last = [], {}
-    for i, (video, ts) in enumerate(zip(frames["video_id"].to_pylist(),
-                                        frames["ts"].to_pylist())):
+    """The first `limit` frames (in order) each >= `gap` s after the last pick in its video.
+
+    Frames come grouped by video; within a video whose times never go down, the next pick
+    is found by bisection (the test `ts - last >= gap` only turns true once), else frame by
+    frame."""
+    videos = frames["video_id"].to_numpy(zero_copy_only=False)
+    times = frames["ts"].to_numpy(zero_copy_only=False)
+    keep: list[int] = []
+    last: dict = {}
+    starts = np.flatnonzero(np.r_[True, videos[1:] != videos[:-1]]) if len(videos) else []
+    for start, end in zip(starts, [*starts[1:], len(videos)]):
         if len(keep) >= limit:
             break
-        prev = last.get(video)
-        if prev is None or ts - prev >= gap:
-            keep.append(i)
-            last[video] = ts
+        video, ts = videos[start], times[start:end]
+        i = 0
+        sorted_times = bool(np.all(ts[1:] >= ts[:-1]))
+        while i < len(ts) and len(keep) < limit:
+            prev = last.get(video)
+            if prev is not None and sorted_times:
+                i = bisect.bisect_left(ts, True, lo=i, key=lambda t, prev=prev: t - prev >= gap)
+                if i == len(ts):
+                    break
+            if prev is None or ts[i] - prev >= gap:
+                keep.append(int(start + i))
+                last[video] = ts[i]
+            i += 1
     return frames.take(pa.array(keep, pa.int64()))
 
 
 def _aggregate(con, query: p.Aggregate, classes: list[str], text: str,
-               source: str) -> QueryResult:
-    raw = _fetch(con, c.aggregate_sql(query, classes, source))
+               source: str, plan: c.Plan, facts: Callable) -> QueryResult:
+    raw = _fetch(con, c.aggregate_sql(query, classes, source, plan))
     by = query.by
     nkeys = 0 if by is None else (2 if by.kind == "video" else 3)
     rows = []
@@ -190,7 +324,7 @@ def _aggregate(con, query: p.Aggregate, classes: list[str], text: str,
             row[agg.name] = r[nkeys + i]
         row["n_frames"], row["n_predicted"] = r[-2], r[-1]
         rows.append(row)
-    estimate, errors = aggregate_estimate(con, query, classes, source, rows)
+    estimate, errors = aggregate_estimate(con, query, classes, source, rows, plan, facts())
     cols: dict[str, list] = {}
     types: dict[str, pa.DataType] = {}
     if by is not None:

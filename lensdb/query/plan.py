@@ -125,6 +125,28 @@ def count_refs(node: object) -> list[CountRef]:
     return []
 
 
+def video_matches(node: object) -> list[VideoMatch]:
+    """Every `video ...` condition in a predicate, in the order written."""
+    if isinstance(node, VideoMatch):
+        return [node]
+    if isinstance(node, And | Or):
+        return [m for item in node.items for m in video_matches(item)]
+    if isinstance(node, Not):
+        return video_matches(node.item)
+    return []
+
+
+def uses_frames(node: object) -> bool:
+    """Whether a predicate reads a frame's video or time (not only its counts)."""
+    if isinstance(node, VideoMatch | TimeRange | TimeCompare):
+        return True
+    if isinstance(node, And | Or):
+        return any(uses_frames(item) for item in node.items)
+    if isinstance(node, Not):
+        return uses_frames(node.item)
+    return False
+
+
 def classes(node: object) -> list[str]:
     """The distinct classes a plan mentions, in the order first written."""
     return list(dict.fromkeys(r.cls for r in count_refs(node)))
