@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 from lensdb.query import compile as c
+from lensdb.query import estimate_sql as es
 from lensdb.query import plan as p
 
 Z = 1.96
@@ -54,7 +55,7 @@ def confusion_counts(con, pred: p.Predicate | None, source: str,
     classes = p.predicate_classes(pred)
     if source == "detected" or not classes:
         return None
-    sql = c.confusion_sql(pred, classes, plan)
+    sql = es.confusion_sql(pred, classes, plan)
     return {bool(r[0]): tuple(int(x) for x in r[1:]) for r in
             con.execute(sql.text, sql.params).fetchall()}
 
@@ -94,7 +95,7 @@ def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
 
 def residual_stats(con, cls: str, where: p.Predicate | None, classes: list[str],
                    plan: c.Plan = c.GENERAL) -> dict | None:
-    sql = c.residuals_sql(cls, where, classes, plan)
+    sql = es.residuals_sql(cls, where, classes, plan)
     rows = {bool(r[0]): r[1:] for r in con.execute(sql.text, sql.params).fetchall()}
     row, basis = (rows[True], "held-out") if True in rows else (rows.get(False), "in-sample")
     if row is None or not row[0]:

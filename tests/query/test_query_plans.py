@@ -19,6 +19,7 @@ import pytest
 from query_oracle import Oracle, like
 
 from lensdb.query import compile as c
+from lensdb.query import estimate_sql as es
 from lensdb.query import execute, matching_frame_ids, parse_query, run_query
 from lensdb.query import plan as p
 from lensdb.query.layout import Layout
@@ -432,8 +433,8 @@ def test_user_text_only_in_parameters_in_the_aligned_plan():
             c.runs_sql(q.where, classes, "predicted", None, plan),
             c.moments_sql(q.where, classes, "best", 1.0, plan),
             c.aggregate_sql(agg, classes, "best", plan),
-            c.confusion_sql(q.where, classes, plan),
-            c.residuals_sql(classes[0], q.where, classes, plan),
+            es.confusion_sql(q.where, classes, plan),
+            es.residuals_sql(classes[0], q.where, classes, plan),
             c.alignment_sql(classes), c.null_values_sql(classes[0]),
             c.video_atom_sql(p.video_matches(q.where)[0])]
     for sql in sqls:
