@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lensdb.errors import LensDBError, ModelUnavailableError
+from lensdb.errors import LensDBError
 from lensdb.models.base import cache_dir, file_digest, l2_normalise
 from lensdb.models.registry import ModelSpec, register, unavailable
+from lensdb.models.resolve import ResolvedModel, shorten
 
 DEFAULT_ARCH = "ViT-B-32"
 DEFAULT_TAG = "laion2b_s34b_b79k"
@@ -41,11 +42,19 @@ class OpenClipEmbedder:
 
     has_text = True
 
-    def __init__(self, name: str, arch: str, pretrained: str | None, batch_size: int = 32):
+    def __init__(self, name: str, arch: str, pretrained: str | None, batch_size: int = 32,
+                 checkpoint: bool = False):
+        """`pretrained`: a hub tag, or (with `checkpoint`) a checkpoint file's path. A tag is
+        never looked up on disk: open_clip reads a file for an unknown tag."""
         import open_clip
         import torch
 
-        hub_tag = pretrained is not None and not Path(pretrained).exists()
+        hub_tag = pretrained is not None and not checkpoint
+        if hub_tag and pretrained not in open_clip.list_pretrained_tags_by_model(arch):
+            known = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
+            raise LensDBError(f"'{shorten(pretrained)}' is not a pretrained tag of {arch} "
+                              f"(known: {known}); name a checkpoint file by a path, like "
+                              f"./{shorten(pretrained)}")
         if hub_tag and not _tag_cached(arch, pretrained) and not hub_reachable():
             raise unavailable(name, "huggingface.co is not reachable from this machine")
         root_logger = logging.getLogger()
@@ -67,7 +76,7 @@ class OpenClipEmbedder:
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(arch)
         self.name = name
-        digest = file_digest(pretrained) if pretrained and Path(pretrained).exists() else pretrained
+        digest = file_digest(pretrained) if checkpoint and pretrained else pretrained
         # Random weights differ at every load: each load is a vector space of its own.
         self.model_id = f"{name}@{digest or 'random-' + uuid.uuid4().hex[:8]}"
         self.batch_size = batch_size
@@ -97,16 +106,11 @@ class OpenClipEmbedder:
         return l2_normalise(feats)
 
 
-def load_open_clip_spec(spec: str) -> OpenClipEmbedder:
-    """`clip:ARCH` (random weights), `clip:ARCH:TAG` (hub) or `clip:ARCH:/path/ckpt.pt`."""
-    parts = spec.split(":", 2)
-    arch = parts[1] if len(parts) > 1 and parts[1] else DEFAULT_ARCH
-    pretrained = parts[2] if len(parts) > 2 and parts[2] else None
-    if pretrained and ("/" in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors"))):
-        if not Path(pretrained).exists():
-            raise ModelUnavailableError(f"no such checkpoint file: {pretrained}")
-    name = f"clip:{arch}"
-    return OpenClipEmbedder(name, arch, pretrained)
+def load_open_clip(resolved: ResolvedModel) -> OpenClipEmbedder:
+    """`clip:ARCH` (random weights), `clip:ARCH:TAG` (hub) or `clip:ARCH:/path/ckpt.pt`,
+    as resolved by `lensdb.models.resolve.resolve_embedder`."""
+    return OpenClipEmbedder(f"clip:{resolved.name}", resolved.name, resolved.pretrained,
+                            checkpoint=resolved.source == "file")
 
 
 def fetch_default() -> Path:

@@ -32,6 +32,8 @@ class ModelSpec:
     load: Callable[..., Any]  # (**options) -> Detector | Embedder
     fetch: Callable[[], Path]  # downloads the weights into the cache, returns the path
     is_present: Callable[[], bool]  # weights already on this machine?
+    default_conf: float = 0.25  # detectors: confidence threshold used when none is given,
+    # chosen by measuring counts against what is there (see each adapter's spec)
 
 
 _DETECTORS: dict[str, ModelSpec] = {}
@@ -68,34 +70,42 @@ def find_spec(name: str) -> ModelSpec:
     return spec
 
 
-def get_detector(name: str, conf: float = 0.25) -> Detector:
-    """A detector by registry name, ultralytics model name, or local .pt/.onnx path."""
+YOLO_DEFAULT_CONF = 0.25  # ultralytics' own default, for hub names and local .pt/.onnx files
+
+
+def default_conf(name: str) -> float:
+    """The confidence threshold a detector uses when none is given: its spec's, else YOLO's."""
     _ensure_builtins()
-    if name in _DETECTORS:
-        return _DETECTORS[name].load(conf=conf)
+    spec = _DETECTORS.get(name)
+    return spec.default_conf if spec is not None else YOLO_DEFAULT_CONF
+
+
+def get_detector(name: str, conf: float | None = None) -> Detector:
+    """A detector by registry name, ultralytics model name, or local .pt/.onnx path
+    (resolved by `lensdb.models.resolve`, the same rules the HTTP API checks). `conf`
+    None: the detector's own default (`default_conf`); the adapter keeps it as `.conf`."""
+    from lensdb.models.resolve import resolve_detector
+
+    resolved = resolve_detector(name)
+    if conf is None:
+        conf = default_conf(resolved.spec if resolved.source == "registry" else name)
+    if resolved.source == "registry":
+        return _DETECTORS[resolved.spec].load(conf=conf)
     from lensdb.models import yolo
 
-    if yolo.looks_like_yolo(name):
-        return yolo.load_yolo(name, conf=conf)
-    known = ", ".join(sorted(_DETECTORS))
-    raise LensDBError(
-        f"unknown detector '{name}'; known detectors: {known}, or a local .pt/.onnx path"
-    )
+    return yolo.load_yolo(name, conf=conf)
 
 
 def get_embedder(name: str) -> Embedder:
     """An embedder by registry name, or `clip:ARCH[:PRETRAINED_TAG_OR_CHECKPOINT]`."""
-    _ensure_builtins()
-    if name in _EMBEDDERS:
-        return _EMBEDDERS[name].load()
+    from lensdb.models.resolve import resolve_embedder
+
+    resolved = resolve_embedder(name)
+    if resolved.source == "registry":
+        return _EMBEDDERS[resolved.spec].load()
     from lensdb.models import clip
 
-    if name.startswith("clip:"):
-        return clip.load_open_clip_spec(name)
-    known = ", ".join(sorted(_EMBEDDERS))
-    raise LensDBError(
-        f"unknown embedder '{name}'; known embedders: {known}, or clip:ARCH:CHECKPOINT"
-    )
+    return clip.load_open_clip(resolved)
 
 
 def unavailable(what: str, reason: str) -> ModelUnavailableError:

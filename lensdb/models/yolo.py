@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
 from pathlib import Path
 
@@ -12,9 +11,8 @@ import numpy as np
 from lensdb.errors import ModelUnavailableError
 from lensdb.models.base import cache_dir, file_digest
 from lensdb.models.registry import ModelSpec, register, unavailable
+from lensdb.models.resolve import resolve_detector
 from lensdb.types import Detections
-
-_NAME = re.compile(r"^(yolo(v?\d+)[nsmlx]?|rtdetr-[lx])(\.pt)?$", re.IGNORECASE)
 
 
 def _setup_env() -> None:
@@ -24,16 +22,13 @@ def _setup_env() -> None:
         os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
-def looks_like_yolo(name: str) -> bool:
-    return bool(_NAME.match(name)) or Path(name).suffix.lower() in (".pt", ".onnx")
-
-
 def weights_path(name: str) -> Path:
-    """Where an ultralytics model name lives once fetched (a path is returned as is)."""
-    if Path(name).suffix.lower() in (".pt", ".onnx") and ("/" in name or Path(name).exists()):
-        return Path(name)
-    stem = name[:-3] if name.endswith(".pt") else name
-    return cache_dir() / "ultralytics" / f"{stem}.pt"
+    """The file an ultralytics spec loads: the local file it names, or the cache's copy of
+    a hub model (see lensdb.models.resolve for the rules)."""
+    resolved = resolve_detector(name)
+    if resolved.files:
+        return resolved.files[0]
+    return cache_dir() / "ultralytics" / f"{resolved.name}.pt"
 
 
 def fetch_yolo(name: str = "yolo11n") -> Path:
@@ -99,9 +94,7 @@ class YoloDetector:
 def load_yolo(name: str, conf: float = 0.25) -> YoloDetector:
     path = weights_path(name)
     if not path.exists():
-        if Path(name).suffix and ("/" in name or name.startswith(".")):
-            raise ModelUnavailableError(f"no such detector file: {name}")
-        path = fetch_yolo(name)
+        path = fetch_yolo(resolve_detector(name).name)
     return YoloDetector(name, path, conf=conf)
 
 
@@ -115,5 +108,6 @@ register(
         load=lambda conf=0.25: load_yolo("yolo11n", conf=conf),
         fetch=lambda: fetch_yolo("yolo11n"),
         is_present=lambda: weights_path("yolo11n").exists(),
+        default_conf=0.25,  # ultralytics' own default, the one its COCO figures use
     )
 )

@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from service_helpers import LiveStream, Server, start_server, stop_server
+from service_helpers import LiveStream, Server, make_small_store, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
     srv = start_server(tmp_path_factory.mktemp("server"))
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory) -> Iterator[Server]:
+    """A server over a store made in code (see make_small_store)."""
+    tmp = tmp_path_factory.mktemp("small")
+    make_small_store(tmp / "store")
+    srv = start_server(tmp)
     yield srv
     stop_server(srv)
 

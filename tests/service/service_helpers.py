@@ -46,6 +46,19 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=60, **kwargs)
 
 
+def make_small_store(root: Path) -> None:
+    """A store made in code: one video of 10 labelled frames with person counts."""
+    from lensdb.storage.store import Store
+
+    store = Store.open(root, create=True)
+    with store.catalog.connect(write=True) as con:
+        con.execute("INSERT INTO videos (video_id, name, path, status) VALUES "
+                    "(1, 'clip.mp4', '/videos/clip.mp4', 'complete')")
+        for i in range(10):
+            con.execute("INSERT INTO frames VALUES (?, 1, ?, ?, true, 0)", [i, i, i / 10])
+            con.execute("INSERT INTO counts VALUES (?, 'person', ?)", [i, i % 3])
+
+
 def start_server(tmp: Path, *extra: str) -> Server:
     allowed, store = tmp / "allowed", tmp / "store"
     allowed.mkdir(exist_ok=True)

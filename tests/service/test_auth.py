@@ -17,7 +17,8 @@ from service_helpers import (
 )
 
 from lensdb.errors import LensDBError
-from lensdb.service.auth import PathPolicy, PathRefused, bearer_ok, is_loopback
+from lensdb.service.auth import bearer_ok, is_loopback
+from lensdb.service.policy import PathPolicy, PathRefused
 
 
 def test_loopback_detection():
@@ -48,10 +49,11 @@ def test_path_policy(tmp_path):
     assert policy.resolve("a.mp4") == [str(root / "a.mp4")]
     assert policy.resolve(str(root / "sub" / "../a.mp4")) == [str(root / "a.mp4")]
     assert policy.resolve("sub/*.mp4") == [str(root / "sub" / "b.mp4")]
-    assert policy.resolve("rtsp://cam.local/stream") == ["rtsp://cam.local/stream"]
+    assert policy.check_url("rtsp://cam.local/stream") == "rtsp://cam.local/stream"
     for raw in (str(outside / "c.mp4"), "../outside/c.mp4", "link.mp4", "out/c.mp4",
                 "out/*", "*.mp4", "sub/../../outside/c.mp4", "/etc/passwd", "-",
-                "file:a.mp4", "ftp://host/a.mp4", "a.mp4\x00.txt"):
+                "file:a.mp4", "ftp://host/a.mp4", "a.mp4\x00.txt", "rtsp://cam.local/stream",
+                "tcp://127.0.0.1:18555?listen=1", "udp://0.0.0.0:1234", "pipe:0"):
         with pytest.raises(PathRefused):
             policy.resolve(raw)
     with pytest.raises(LensDBError, match="no such file"):

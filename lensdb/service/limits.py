@@ -1,0 +1,72 @@
+"""A cap on request bodies, enforced while the body streams in (a missing or false
+Content-Length does not get past it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+MAX_JSON_BODY = 1 << 20  # bytes: an ingest request with MAX_SOURCES long paths fits
+MAX_IMAGE_BODY = 20 << 20  # bytes: an example image for POST /search
+
+
+class BodyTooLarge(HTTPException):
+    """Raised inside the app when a body passes its limit; an HTTPException so that the
+    framework's body parsing passes it on as a 413 instead of a parse error."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over `limit_for(path, method)` bytes."""
+
+    def __init__(self, app: Any, image_paths: tuple[str, ...] = ("/search",)):
+        self.app = app
+        self.image_paths = image_paths
+
+    def limit_for(self, path: str) -> int:
+        return MAX_IMAGE_BODY if path in self.image_paths else MAX_JSON_BODY
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope.get("path", ""))
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(send, limit)
+            return
+        seen = 0
+        started = False
+
+        async def counted_receive() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracked_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if not started:
+                await _too_large(send, limit)
+
+
+async def _too_large(send: Any, limit: int) -> None:
+    body = json.dumps({"error": f"the request body is larger than {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

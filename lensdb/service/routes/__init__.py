@@ -1,0 +1,1 @@
+"""The API's routers: ingest jobs, and reads (query, search, info, frames)."""

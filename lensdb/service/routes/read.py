@@ -1,0 +1,93 @@
+"""The read routes: query, search (text, stored frame, example image), info, frames,
+health. Each opens the store per request and calls the library function the CLI calls."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from lensdb import __version__
+from lensdb.errors import LensDBError
+from lensdb.service.context import ServiceContext, context
+from lensdb.service.errors import clean, responses
+from lensdb.service.limits import MAX_IMAGE_BODY
+
+MAX_QUERY_CHARS = 10_000
+router = APIRouter()
+
+
+@router.get("/query", summary="Run a count query", responses=responses(400, 401, 422))
+def query(q: str = Query(..., max_length=MAX_QUERY_CHARS,
+                         description="e.g. count(person) > 3 AND count(car) >= 1"),
+          source: str = Query("best", description="best | predicted | detected"),
+          frames: bool = Query(False, description="one row per frame, not moments"),
+          gap: float | None = Query(None, description="merge moments closer than this"),
+          ctx: ServiceContext = Depends(context)) -> dict:
+    from lensdb.query import run_query
+
+    return clean(run_query(ctx.store(), q, source=source, frames=frames, gap=gap).to_dict())
+
+
+def _search(ctx: ServiceContext, text, image, k, where, video, source, like) -> dict:
+    from lensdb.search import search
+
+    hits = search(ctx.store(), text=text, image=image, k=k, where=where, video=video,
+                  source=source, like=like, embedder=ctx.embedder)
+    return clean({"hits": [{**h.to_dict(), "thumbnail": f"/frames/{h.frame_id}.jpg"}
+                           for h in hits]})
+
+
+@router.get("/search", summary="Similarity search by text or by a stored frame",
+            responses=responses(400, 401, 422))
+def search_get(q: str | None = Query(None, max_length=MAX_QUERY_CHARS,
+                                     description="text (needs a CLIP store)"),
+               like: int | None = Query(None, description="frame id to search like"),
+               k: int = Query(10, ge=1, le=10_000),
+               where: str | None = Query(None, max_length=MAX_QUERY_CHARS),
+               video: str | None = Query(None, max_length=4096), source: str = "best",
+               ctx: ServiceContext = Depends(context)) -> dict:
+    return _search(ctx, q, None, k, where, video, source, like)
+
+
+@router.post("/search", summary="Similarity search by example image (raw JPEG/PNG body)",
+             responses=responses(400, 401, 413, 422))
+def search_post(image: bytes = Body(..., media_type="application/octet-stream"),
+                k: int = Query(10, ge=1, le=10_000),
+                where: str | None = Query(None, max_length=MAX_QUERY_CHARS),
+                video: str | None = Query(None, max_length=4096), source: str = "best",
+                ctx: ServiceContext = Depends(context)) -> dict:
+    import cv2
+
+    if len(image) > MAX_IMAGE_BODY:
+        raise LensDBError(f"the image is larger than {MAX_IMAGE_BODY >> 20} MB")
+    bgr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise LensDBError("the request body is not an image (send JPEG or PNG bytes)")
+    return _search(ctx, None, bgr[..., ::-1].copy(), k, where, video, source, None)
+
+
+@router.get("/info", summary="What the store holds", responses=responses(400, 401))
+def info(ctx: ServiceContext = Depends(context)) -> dict:
+    from lensdb.db import store_info
+
+    return clean(store_info(ctx.store()))
+
+
+@router.get("/frames/{frame_id}.jpg", summary="A stored frame as JPEG, boxes drawn",
+            response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}, **responses(400, 401, 404, 422)})
+def frame(frame_id: int, boxes: bool = True, ctx: ServiceContext = Depends(context)) -> Response:
+    from lensdb.export import frame_jpeg
+
+    st = ctx.store()
+    with st.catalog.connect() as con:
+        if con.execute("SELECT 1 FROM frames WHERE frame_id = ?", [frame_id]).fetchone() is None:
+            raise HTTPException(404, f"no frame {frame_id}")
+    return Response(frame_jpeg(st, frame_id, boxes), media_type="image/jpeg")
+
+
+@router.get("/health", summary="Liveness", responses=responses(401))
+def health() -> dict:
+    return {"ok": True, "version": __version__}
