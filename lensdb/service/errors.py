@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from lensdb.errors import LensDBError, QueryError
 from lensdb.models.resolve import shorten
@@ -75,6 +76,22 @@ def _validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _methods_of(request: Request) -> list[str]:
+    """The methods of every route whose path matches the request's."""
+
+    def walk(routes) -> set[str]:
+        found: set[str] = set()
+        for route in routes:
+            inner = getattr(route, "original_router", None) or getattr(route, "router", None)
+            if inner is not None and hasattr(inner, "routes"):
+                found |= walk(inner.routes)
+            elif route.matches(request.scope)[0] != Match.NONE:
+                found |= set(getattr(route, "methods", None) or ())
+        return found
+
+    return sorted(walk(request.app.router.routes))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LensDBError)
     async def lensdb_error(request: Request, exc: LensDBError):
@@ -88,7 +105,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(_methods_of(request))
+        return error_response(exc.status_code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-MAX_JSON_BODY = 1 << 20  # bytes: an ingest request with MAX_SOURCES long paths fits
+MAX_JSON_BODY = 8 << 20  # bytes: an ingest request of MAX_SOURCES paths of the longest fits
 MAX_IMAGE_BODY = 20 << 20  # bytes: an example image for POST /search
 
 

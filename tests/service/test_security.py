@@ -87,7 +87,8 @@ def test_an_allowed_model_file_reaches_the_job_by_its_real_path(api):
     weights = api.videos / "mine.PT"
     weights.write_bytes(b"x")
     (api.videos / "link.pt").symlink_to(weights)
-    status, body = post(api, {"path": "a.mp4", "options": {"detector": str(api.videos / "link.pt")}})
+    link = str(api.videos / "link.pt")
+    status, body = post(api, {"path": "a.mp4", "options": {"detector": link}})
     assert status == 202, body
     assert body["options"]["detector"] == os.path.realpath(weights)
     (api.videos / "escape.pt").symlink_to(api.cwd / "w.PT")
@@ -141,7 +142,7 @@ def test_a_huge_body_is_refused_without_reading_or_echoing_it(api):
 
     def chunks():  # no Content-Length: the cap holds while the body streams
         yield b'{"path": "'
-        for _ in range(30):
+        for _ in range(150):
             yield b"v" * (64 << 10)
         yield b'"}'
 
@@ -157,6 +158,11 @@ def test_long_values_are_not_echoed(api):
     assert status == 422 and len(str(body)) < 2000 and "qqqq" * 50 not in str(body)
     r = api.get("/query", params={"q": "count(" + "x" * 3000})
     assert r.status_code == 400 and len(r.json()["error"]) <= 500
+
+
+def test_a_request_of_200000_paths_is_refused_at_once(api):
+    status, body = post(api, {"paths": ["a.mp4"] * 200_000})
+    assert status == 422 and "1000" in str(body), str(body)[:300]
 
 
 def test_paths_per_request_are_capped(api):

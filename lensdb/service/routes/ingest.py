@@ -4,7 +4,7 @@ the path policy; the job gets the resolved files and canonical model specs only.
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Annotated, get_type_hints
+from typing import Annotated, Any, get_type_hints
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -19,10 +19,10 @@ from lensdb.service.policy import MAX_PATH_CHARS, MAX_SOURCES
 MODEL_OPTIONS = ("detector", "embedder")  # options that name a model (maybe a file)
 
 _hints = get_type_hints(IngestConfig)
-IngestOptions = create_model(  # the IngestConfig fields, unknown keys refused
-    "IngestOptions", __config__=ConfigDict(extra="forbid"),
-    **{f.name: (_hints[f.name], f.default) for f in fields(IngestConfig)},
-)
+_option_fields: dict[str, Any] = {f.name: (_hints[f.name], f.default)
+                                  for f in fields(IngestConfig)}
+IngestOptions: Any = create_model(  # the IngestConfig fields, unknown keys refused
+    "IngestOptions", __config__=ConfigDict(extra="forbid"), **_option_fields)
 
 
 class IngestRequest(BaseModel):
@@ -37,7 +37,7 @@ class IngestRequest(BaseModel):
     url: str | None = Field(None, max_length=MAX_PATH_CHARS,
                             description="http(s), rtsp(s) or rtmp URL; a live one runs until "
                                         "stopped")
-    options: IngestOptions = Field(default_factory=IngestOptions)  # type: ignore[valid-type]
+    options: IngestOptions = Field(default_factory=IngestOptions)
 
 
 router = APIRouter()
@@ -56,7 +56,8 @@ def ingest(req: IngestRequest, ctx: ServiceContext = Depends(context)) -> dict:
     if req.url is not None:
         sources = [ctx.policy.check_url(req.url)]
     else:
-        sources = ctx.policy.resolve_many([req.path] if req.path is not None else req.paths)
+        sources = ctx.policy.resolve_many([req.path] if req.path is not None
+                                          else list(req.paths or []))
     return clean(ctx.jobs.submit(sources, options).to_dict())
 
 
