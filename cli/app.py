@@ -7,6 +7,7 @@ import sys
 import typer
 
 from lensdb.cli import common
+from lensdb.cli.help_text import reflow_commands
 
 app = typer.Typer(
     name="lensdb",
@@ -26,6 +27,7 @@ COMMAND_MODULES = [
     "info_cmd",
     "models_cmd",
     "train_cmd",
+    "label_cmd",
     "query_cmd",
     "search_cmd",
     "export_cmd",
@@ -45,6 +47,7 @@ def _register_all() -> None:
                 continue  # command not built yet
             raise
         module.register(app)
+    reflow_commands(app)
 
 
 _register_all()
