@@ -13,6 +13,7 @@ BENCHMARKS = {
     "compression": "bytes per vector vs count accuracy vs recall@10, per codec",
     "ingest": "every stage alone vs end to end, and memory as the video grows",
     "query": "queries from predictions vs re-detection, the whole bill, latency vs size",
+    "gpu": "images/s of YOLO11n/x and CLIP ViT-B/32 in fp16 by batch (needs a CUDA GPU)",
 }
 
 
