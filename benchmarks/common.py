@@ -23,6 +23,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from lensdb.errors import first_line
+
 console = Console()
 if not console.is_terminal:  # logs and CI: wide enough for the tables, no wrapping mid-cell
     console.width = 160
@@ -203,7 +205,7 @@ class Isolated:
             self.close()
             return {"error": "the worker process crashed (e.g. SIGSEGV in native code)"}
         except Exception as exc:  # noqa: BLE001 - an error raised in the worker
-            text = str(exc).strip().splitlines()[-1].split("failed: ")[-1][:120] if str(
+            text = first_line(exc, 120, last=True).split("failed: ")[-1] if str(
                 exc).strip() else ""
             return {"error": f"{type(exc).__name__}: {text}".rstrip(": ")}
 

@@ -235,14 +235,14 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _pair(row: dict, cls: str, key: str) -> str:
     a, b = (row.get(f"{cls}_{m}_{key}") for m in ("mlp", "knn"))
-    if a is None:
+    if a is None or b is None:
         return "-"
     return f"{100 * a:.1f}% / {100 * b:.1f}%" if key == "within1" else f"{a:.2f} / {b:.2f}"
 
 
 def goals_64(rows: list[dict], classes: list[str], with_text: bool) -> list[dict]:
     """64 B/vector: +-1 and frame recall on the real embedder; text recall on CLIP apart."""
-    flat = rows[0] if rows[0]["codec"] == "Flat" else None
+    flat: dict = rows[0] if rows[0]["codec"] == "Flat" else {}  # {}: no fp32 row, no candidates
     cands = [r for r in rows if r.get("bytes_per_vector") == 64 and flat]
     parts, passed, texts = [], [], []
     for r in cands:
@@ -283,10 +283,11 @@ def plot(rows: list[dict], classes: list[str], path: Path, caption: str) -> None
     left.legend(fontsize=8)
     for key, size, label in (("recall10_frames", "bytes_per_vector", "frames, mobilenet-v2"),
                              ("recall10_text", "clip_bytes_per_vector", "text, CLIP (random)")):
-        pts = [(r[size], r[key], r["codec"]) for r in rows if r.get(key) is not None]
-        if pts:
-            right.scatter([p[0] for p in pts], [p[1] for p in pts], label=f"recall@10 {label}")
-        for b, v, name in pts if key == "recall10_frames" else []:
+        named = [(r[size], r[key], r["codec"]) for r in rows if r.get(key) is not None]
+        if named:
+            right.scatter([p[0] for p in named], [p[1] for p in named],
+                          label=f"recall@10 {label}")
+        for b, v, name in named if key == "recall10_frames" else []:
             right.annotate(name, (b, v), fontsize=7, xytext=(3, 3), textcoords="offset points")
     right.axhline(1.0, color="k", ls="--", lw=0.8, label="fp32 (exact)")
     right.axvline(64, color="grey", ls=":", lw=0.8)

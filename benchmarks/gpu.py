@@ -16,6 +16,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import cast
 
 from lensdb.bench.common import console, results_dir
 
@@ -31,7 +32,7 @@ def _time(fn, batch, seconds: float) -> float:
     for _ in range(3):
         fn(batch)
     torch.cuda.synchronize()
-    rates = []
+    rates: list[float] = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end or len(rates) < 3:
         start = time.perf_counter()
@@ -45,7 +46,8 @@ def _yolo(name: str, device: str):
     import torch
     from ultralytics import YOLO
 
-    model = YOLO(f"{name}.yaml").model.to(device).half().eval()
+    # ultralytics annotates Model.model `str | None`; once YOLO() has built it, it is a Module
+    model = cast(torch.nn.Module, YOLO(f"{name}.yaml").model).to(device).half().eval()
 
     def run(batch):
         with torch.inference_mode():
@@ -77,7 +79,7 @@ def measure(batches: list[int], seconds: float) -> dict:
     for b in batches:
         det_in = torch.rand(b, 3, 640, 640, device=device).half()
         emb_in = torch.rand(b, 3, 224, 224, device=device).half()
-        row = {"batch": b}
+        row: dict[str, float] = {"batch": b}
         for name, fn in nets.items():
             row[f"{name}_images_per_s"] = round(_time(fn, emb_in if "clip" in name else det_in,
                                                       seconds), 1)

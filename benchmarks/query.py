@@ -231,10 +231,10 @@ def make_goals(rows: list[dict], scale: list[dict]) -> list[dict]:
                if x else "not run", x["bill_ratio"] >= 5 if x else None),
         c.goal("10^7-frame query within 3x of the raw scan (aggregate)",
                big + f"{top['aggregate_vs_scan']:.1f}x" if top else "not run",
-               top["aggregate_vs_scan"] <= 3 if full else None),
+               top["aggregate_vs_scan"] <= 3 if full and top is not None else None),
         c.goal("10^7-frame query within 3x of the raw scan (moments)",
                big + f"{top['moments_vs_scan']:.1f}x" if top else "not run",
-               top["moments_vs_scan"] <= 3 if full else None),
+               top["moments_vs_scan"] <= 3 if full and top is not None else None),
     ]
 
 

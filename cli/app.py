@@ -33,6 +33,12 @@ COMMAND_MODULES = [
     "export_cmd",
     "serve_cmd",
     "bench_cmd",
+    "pairs_cmd",
+    "finetune_cmd",
+    "match_cmd",
+    "conditions_cmd",
+    "classify_cmd",
+    "detector_cmd",
 ]
 
 

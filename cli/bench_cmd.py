@@ -1,4 +1,5 @@
-"""`lensdb bench NAME`: run one of the benchmark scripts (compression, ingest, query)."""
+"""`lensdb bench NAME`: run one of the benchmark scripts (compression, ingest, query,
+accuracy)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ BENCHMARKS = {
     "ingest": "every stage alone vs end to end, and memory as the video grows",
     "query": "queries from predictions vs re-detection, the whole bill, latency vs size",
     "gpu": "images/s of YOLO11n/x and CLIP ViT-B/32 in fp16 by batch (needs a CUDA GPU)",
+    "accuracy": "counts on frames whose labels are hidden (1 in K kept) vs the constant",
+    "storage": "bytes compaction rewrites on a live stream, search latency cold vs kept index",
+    "finetune": "embedder fine-tuning: training images/s and peak memory, tiny and ViT-B/32",
 }
 
 
@@ -35,6 +39,9 @@ def bench(
     ingest: every stage alone vs end to end, peak memory as the video grows 4x.
 
     query: predictions vs re-detection, the whole bill, latency vs store size.
+
+    accuracy: hide labels of a store labelled on every frame (keep 1 in K), per-frame and
+    per-query accuracy of each counting method on the hidden frames.
 
     More options: python -m lensdb.bench.NAME --help
     """

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from lensdb.errors import LensDBError, QueryError
+from lensdb.errors import LensDBError, ParameterError, QueryError, first_line
 
 console = Console()
 console_err = Console(stderr=True, soft_wrap=True)
@@ -42,13 +42,15 @@ def report_error(exc: BaseException) -> int:
         if caret:
             console_err.print(Text(caret), soft_wrap=True, highlight=False)
         return exc.exit_code
+    if isinstance(exc, ParameterError):
+        print_error(exc.cli_message())  # the library names the parameter, the CLI its flag
+        return exc.exit_code
     if isinstance(exc, LensDBError):
         print_error(str(exc))
         return exc.exit_code
     if os.environ.get("LENSDB_DEBUG"):
         raise exc
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    print_error(f"{type(exc).__name__}: {text} (set LENSDB_DEBUG=1 for a traceback)")
+    print_error(f"{type(exc).__name__}: {first_line(exc)} (set LENSDB_DEBUG=1 for a traceback)")
     return 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lensdb.cli.common import JsonOption, StoreOption, console, human_bytes, print_json, store_path
@@ -31,12 +32,15 @@ def register(app: typer.Typer) -> None:
         )
         videos = Table(title=f"{len(info['videos'])} videos, {info['frames']} frames, "
                        f"{info['labelled_frames']} labelled")
-        for col in ("id", "name", "status", "frames", "labelled", "fps", "size", "duration"):
+        for col in ("id", "name", "status", "frames", "labelled", "conf", "fps", "size",
+                    "duration"):
             videos.add_column(col)
         for v in info["videos"]:
+            conf = v.get("conf")
             videos.add_row(
                 str(v["video_id"]), str(v["name"])[-40:], v["status"], str(v["frames"]),
-                str(v["labelled"]), f"{v['fps'] or 0:.2f}", f"{v['width']}x{v['height']}",
+                str(v["labelled"]), "-" if conf is None else f"{conf:g}",
+                f"{v['fps'] or 0:.2f}", f"{v['width']}x{v['height']}",
                 f"{v['duration'] or 0:.1f}s",
             )
         console.print(videos)
@@ -44,7 +48,7 @@ def register(app: typer.Typer) -> None:
         for col in ("class", "detections", "frames with"):
             classes.add_column(col)
         for cls, c in info["classes"].items():
-            classes.add_row(cls, str(c["detections"]), str(c["frames_with"]))
+            classes.add_row(escape(cls), str(c["detections"]), str(c["frames_with"]))
         console.print(classes)
         if info["count_models"]:
             models = Table(title="Count models")
@@ -52,7 +56,11 @@ def register(app: typer.Typer) -> None:
                 models.add_column(col)
             for m in info["count_models"]:
                 mae = (m["metrics"] or {}).get("mae")
-                models.add_row(str(m["model_id"]), m["class"], m["method"], str(m["size"]),
+                models.add_row(str(m["model_id"]), escape(m["class"]), m["method"], str(m["size"]),
                                "yes" if m["active"] else "", str(m["train_frames"]),
                                f"{mae:.3f}" if isinstance(mae, (int, float)) else "-")
             console.print(models)
+            for m in info["count_models"]:
+                if m["active"] and m.get("why"):
+                    console.print(f"[bold]{escape(m['class'])}[/]: {escape(str(m['why']))}",
+                                  highlight=False)

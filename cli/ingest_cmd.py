@@ -9,11 +9,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from lensdb.cli.common import (
     JsonOption,
@@ -26,6 +28,7 @@ from lensdb.cli.common import (
 )
 from lensdb.config import IngestConfig
 from lensdb.errors import LensDBError
+from lensdb.events import Event, FramesDone, VideoFinished, VideoStarted
 
 HELP = """Stream videos into the store (crash-safe, resumable).
 
@@ -33,8 +36,15 @@ Samples frames, runs the detector on every K-th kept frame, embeds every kept fr
 commits batch by batch.
 
 PATHS are video files (mp4, avi, mkv, mov, webm, ...), globs ('clips/*.mp4'), URLs
-(http(s)://, rtsp://) or '-' for a stream on stdin. Re-running the same command resumes an
-interrupted ingest; a video already complete is skipped (by content hash).
+(http(s)://, rtsp://) or '-' for a stream on stdin. Still images are refused unless
+--images is given. Re-running the same command resumes an interrupted ingest of a file,
+with the sampling it started with (other --stride/--fps/--detect-every/--conf values are
+refused); a video already complete is skipped (by content hash). A live source (stdin, a
+URL) cannot be rewound: an interrupted one is marked stopped and keeps what it holds, and
+running again ingests the stream as a new video.
+
+--conf defaults to the detector's own threshold (ssd-mobilenet-v2 0.4, YOLO 0.25); the one
+used is recorded per video (lensdb info).
 
 Examples:
 
@@ -44,9 +54,13 @@ Examples:
 
   lensdb ingest rtsp://camera.local/stream --fps 2
 
-Exit codes: 0 done, 2 an input failed (others still ingested), 3 a video was truncated or
-corrupt (what decoded was kept).
+Exit codes: 0 done, 1 an unexpected error, 2 an input failed (others still ingested),
+3 a video was truncated or corrupt (what decoded was kept), 4 the store's disk is full
+(what was committed stays; free space and run again to resume), 130 interrupted.
 """
+
+FLAGS = {"stride": "--stride", "fps": "--fps", "detect_every": "--detect-every",
+         "detect_budget": "--detect-budget", "conf": "--conf"}
 
 
 def register(app: typer.Typer) -> None:
@@ -58,22 +72,32 @@ def register(app: typer.Typer) -> None:
         embedder: str = typer.Option("clip-vit-b-32", help="Embedder name (lensdb models)."),
         stride: int = typer.Option(1, help="Keep every N-th frame."),
         fps: float = typer.Option(None, help="Sample by time: frames per second to keep."),
-        detect_every: int = typer.Option(5, help="Detect on every K-th kept frame (1: all)."),
+        detect_every: str = typer.Option("5", help="Detect on every K-th kept frame (1: all),"
+                                         " or 'auto': by scene change (see --detect-budget)."),
+        detect_budget: float = typer.Option(None, help="Label about this share of frames, "
+                                            "placed by scene change (auto: 0.1)."),
         codec: str = typer.Option(None, help="FAISS index_factory codec (default SQ8)."),
         batch_size: int = typer.Option(32, help="Frames per batch and per transaction."),
-        conf: float = typer.Option(0.25, help="Detector confidence threshold."),
+        conf: float = typer.Option(None, help="Detector confidence threshold (default: "
+                                   "the detector's own, e.g. 0.4 for ssd-mobilenet-v2)."),
+        images: bool = typer.Option(False, "--images",
+                                    help="Accept still images as one-frame videos."),
+        wait: bool = typer.Option(False, "--wait", help="If another process is writing to "
+                                  "the store, wait for it to finish instead of failing."),
         as_json: bool = JsonOption,
     ) -> None:
         import lensdb
 
         config = IngestConfig(
             detector=detector, embedder=embedder, conf=conf, stride=stride, fps=fps,
-            detect_every=detect_every, codec=codec, batch_size=batch_size,
+            detect_every=_every(detect_every), codec=codec, batch_size=batch_size,
+            images=images,
+            detect_budget=detect_budget or (0.1 if detect_every.strip() == "auto" else None),
         )
         config.validate()
         db = lensdb.open(store_path(store), create=True)
         with _ProgressView(enabled=not as_json) as view:
-            report = db.ingest(paths, config, progress=view.on_event)
+            report = db.ingest(paths, config, progress=view.on_event, wait=wait)
         data = report.to_dict()
         failed = [v for v in report.videos if v.status == "failed"]
         partial = [v for v in report.videos if v.status == "partial"]
@@ -84,49 +108,72 @@ def register(app: typer.Typer) -> None:
         for v in partial:
             print_error(f"{Path(v.name).name}: {v.message}", "warning", "yellow")
         for v in failed:
-            print_error(str(v.message))
+            print_error(_as_flags(v))
         if failed:
             raise typer.Exit(2)
         if partial:
             raise typer.Exit(3)
 
 
+def _every(text: str) -> int:
+    """--detect-every: a positive integer, or 'auto' (the stride then goes unused)."""
+    if text.strip() == "auto":
+        return 1
+    from lensdb.errors import ParameterError
+
+    try:
+        return int(text)
+    except ValueError:
+        raise ParameterError("detect_every", f"must be a whole number or 'auto', not "
+                             f"'{text}'") from None
+
+
 class _ProgressView:
     """Renders ingest events as a rich progress bar with frames/s and ETA."""
 
     def __init__(self, enabled: bool):
-        self.enabled = enabled
+        self.enabled = enabled and console_err.is_terminal  # no bar in a log or a pipe
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]} fr/s"), TimeElapsedColumn(), TimeRemainingColumn(),
             console=console_err, transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> _ProgressView:
         if self.enabled:
             self.progress.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *rest: object) -> None:
         if self.enabled:
+            if exc_type is not None:  # a failure: the one `error:` line is all that stays
+                self.progress.live.transient = True
             self.progress.stop()
 
-    def on_event(self, event: str, data: dict) -> None:
+    def on_event(self, event: Event) -> None:
         if not self.enabled:
             return
-        if event == "video":
+        if isinstance(event, VideoStarted):
             self.task = self.progress.add_task(
-                data["name"][-40:], total=data["total"], completed=data["done"], rate="-"
+                event.name[-40:], total=event.total, completed=event.done, rate="-"
             )
-        elif event == "advance" and self.task is not None:
-            self.progress.advance(self.task, data["n"])
+        elif isinstance(event, FramesDone) and self.task is not None:
+            self.progress.advance(self.task, event.n)
             t = self.progress.tasks[-1]
             self.progress.update(self.task, rate=f"{t.speed:.1f}" if t.speed else "-")
-        elif event == "skip":
-            console_err.print(f"[dim]{data['name']}: {data['message']}[/]")
-        elif event == "failed":
-            console_err.print(f"[red]{data['name']}: failed[/]")
+        elif isinstance(event, VideoFinished) and event.status == "skipped":
+            console_err.print(Text(f"{event.name}: {event.message}", style="dim"))
+
+
+def _as_flags(v) -> str:
+    """A failed video's message; a refused resume names the flags to resume it with."""
+    if not v.ingested_with:
+        return str(v.message)
+    flags = " ".join(f"{FLAGS[k]} {val}" for k, val in v.ingested_with.items()
+                     if val is not None and k in FLAGS)
+    return f"{Path(v.name).name} was ingested with {flags}; resume it with those flags " \
+        "(or use another --store)"
 
 
 def _print_summary(data: dict) -> None:

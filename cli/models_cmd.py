@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 
@@ -20,9 +22,10 @@ def register(app: typer.Typer) -> None:
         from lensdb.models.registry import list_detectors, list_embedders
         from lensdb.storage.codecs import list_codecs
 
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"name": s.name, "kind": s.kind, "description": s.description, "source": s.source,
-             "size_mb": s.size_mb, "present": bool(s.is_present())}
+             "size_mb": s.size_mb, "present": bool(s.is_present()),
+             **({"default_conf": s.default_conf} if s.kind == "detector" else {})}
             for s in [*list_detectors().values(), *list_embedders().values()]
         ]
         if as_json:
@@ -30,13 +33,15 @@ def register(app: typer.Typer) -> None:
                                                    for k, v in list_codecs().items()}})
             return
         table = Table(title="Models")
-        for col in ("name", "kind", "description", "source", "size", "here"):
+        for col in ("name", "kind", "description", "source", "size", "conf", "here"):
             table.add_column(col)
         for r in rows:
             table.add_row(r["name"], r["kind"], r["description"], r["source"],
-                          f"{r['size_mb']:.0f} MB", "[green]yes[/]" if r["present"] else "no")
+                          f"{r['size_mb']:.0f} MB", f"{r['default_conf']:g}"
+                          if "default_conf" in r else "", "[green]yes[/]" if r["present"] else "no")
         console.print(table)
-        console.print("Fetch weights with [bold]lensdb models fetch NAME[/]; any local "
+        console.print("conf: the detector's default confidence (ingest --conf overrides). "
+                      "Fetch weights with [bold]lensdb models fetch NAME[/]; any local "
                       "YOLO .pt/.onnx works as --detector, clip:ARCH:CKPT as --embedder.")
 
     @models_app.command("fetch")

@@ -51,6 +51,10 @@ RULES
 SOURCES  best (default): detector counts on labelled frames, predictions elsewhere.
   predicted: predictions only. detected: labelled frames only (exact, but sparse).
 
+GUARANTEES  (run the detector on sampled frames; each run is stored as a label)
+  --recall 0.9 | --precision 0.9 [--confidence 0.95] [--budget 500]: SUPG selection
+  --error 0.1 on avg(count(c)) / sum(count(c)): sample until the 95% interval is that narrow
+
 Examples:
   lensdb query "count(person) > 3"
   lensdb query "count(car) >= 2" --frames --format csv --out cars.csv
@@ -74,15 +78,31 @@ def query_command(
     out: Path | None = typer.Option(None, "--out", "-o",
                                     help="Write the answer to FILE (format from --format "
                                          "or the file's suffix)."),
+    recall: float | None = typer.Option(None, "--recall", help="Guarantee: a selection with "
+                                        "at least this recall (runs the detector, SUPG)."),
+    precision: float | None = typer.Option(None, "--precision", help="Guarantee: a selection "
+                                           "with at least this precision (SUPG)."),
+    error: float | None = typer.Option(None, "--error", help="Guarantee on avg/sum: sample "
+                                       "until the interval's half-width is at most this."),
+    confidence: float | None = typer.Option(None, "--confidence", help="Probability the "
+                                            "guarantee holds (default 0.95)."),
+    budget: int | None = typer.Option(None, "--budget", help="Detector runs allowed for a "
+                                      "guarantee (default 500); each is stored as a label."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
 ) -> None:
     try:
-        _run(query, store, source, fmt.lower(), frames, gap, out)
+        if as_json and fmt.lower() not in ("table", "json"):
+            raise QueryError(f"--json and --format {fmt} contradict each other; give one")
+        fmt = "json" if as_json else fmt
+        verify = {"recall": recall, "precision": precision, "error": error,
+                  "confidence": confidence, "budget": budget}
+        _run(query, store, source, fmt.lower(), frames, gap, out, verify)
     except LensDBError as exc:
         raise typer.Exit(common.report_error(exc))
 
 
 def _run(text: str, store_dir: Path | None, source: str, fmt: str, frames: bool,
-         gap: float | None, out: Path | None) -> None:
+         gap: float | None, out: Path | None, verify: dict | None = None) -> None:
     if fmt not in FORMATS:
         raise QueryError(f"unknown --format '{fmt}'; use table, json, csv or parquet")
     if fmt == "parquet" and out is None:
@@ -92,7 +112,14 @@ def _run(text: str, store_dir: Path | None, source: str, fmt: str, frames: bool,
     from lensdb.storage.store import Store
 
     store = Store.open(common.store_path(store_dir))
-    result = run_query(store, text, source=source, frames=frames, gap=gap)
+    if verify and any(v is not None for v in verify.values()):  # a guarantee: runs the detector
+        from lensdb.query import run_verified
+
+        if verify["confidence"] is None:
+            verify["confidence"] = 0.95
+        result = run_verified(store, text, source=source, frames=frames, gap=gap, **verify)
+    else:
+        result = run_query(store, text, source=source, frames=frames, gap=gap)
     if out is not None:
         path = result.write(out, format_for(out) if fmt == "table" else fmt)
         common.console.print(Text(f"wrote {len(result)} {_noun(result)} to {path}"),
@@ -112,12 +139,13 @@ def _noun(result) -> str:
 
 def print_table(result) -> None:
     table = Table(show_lines=False, header_style="bold")
-    for name in result.columns:
+    shown = [c for c in result.columns if c != "video_id"]  # names are unique; ids: --json
+    for name in shown:
         numeric = name not in ("video", "labelled", "predicted")
         table.add_column(Text(name), justify="right" if numeric else "left")
     rows = result.rows
     for row in rows[:MAX_TABLE_ROWS]:
-        table.add_row(*(Text(_cell(k, v)) for k, v in row.items()))
+        table.add_row(*(Text(_cell(k, row[k])) for k in shown))
     con = common.console
     con.print(table)
     if len(rows) > MAX_TABLE_ROWS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
 
             exported = export(db.store, hits, thumbs)
         if as_json:
-            out = {"hits": [h.to_dict() for h in hits]}
+            out: dict[str, Any] = {"hits": [h.to_dict() for h in hits]}
             if exported is not None:
                 out["thumbs"] = exported.to_dict()
             print_json(out)

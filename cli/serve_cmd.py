@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
     def serve_cmd(
         host: str = typer.Option("127.0.0.1", help="Address to bind."),
         port: int = typer.Option(8000, help="Port to bind."),
-        token: str = typer.Option(None, envvar="LENSDB_TOKEN", show_envvar=True,
-                                  help="Bearer token every request must carry."),
+        token: str | None = typer.Option(None, envvar="LENSDB_TOKEN", show_envvar=True,
+                                         help="Bearer token every request must carry."),
         allow: list[Path] = typer.Option(None, "--allow",
                                          help="Directory whose files may be ingested "
                                               "(repeatable; default: the current directory)."),

@@ -1,11 +1,20 @@
-"""`lensdb train-counter`: count predictors (MLP or kNN per class) on the stored embeddings."""
+"""`lensdb train-counter`: count predictors per class (interpolation in time, kNN, MLP or a
+learned combination), evaluated for fill-in and for new footage, refitted on every label."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from lensdb.cli.common import JsonOption, StoreOption, console, print_json, store_path
@@ -36,7 +45,8 @@ def train_counter(
         0.4, "--train-fraction", help="Share of videos (or time blocks) that train."
     ),
     method: str = typer.Option(
-        "auto", "--method", help="auto (pick MLP or kNN per class by validation MAE), mlp, knn."
+        "auto", "--method", help="auto (per class: the lowest fill-in MAE of interp, knn, mlp, "
+        "combo), or force one of them."
     ),
     loss: str = typer.Option("mse", "--loss", help="MLP loss: mse, huber or poisson."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the training."),
@@ -51,11 +61,13 @@ def train_counter(
     ),
     json_out: bool = JsonOption,
 ) -> None:
-    """Train count predictors on the stored embeddings (MLP or kNN per class).
+    """Train count predictors per class: interpolation in time, kNN, MLP or a combination.
 
-    Labels are the detector's counts on labelled frames; the held-out figures are printed
-    next to a constant baseline (the train mean), and predictions are written for every
-    frame.
+    Labels are the detector's counts on labelled frames. Two regimes, each next to a
+    constant baseline: fill-in (frames between labels: out of fold on the labelled frames,
+    pessimistic) picks the method; new footage (held-out videos or time blocks) measures
+    the embedding model that predicts frames past the labels. The winner is then refitted
+    on every label and predicts every frame.
 
     Examples:
 
@@ -80,7 +92,7 @@ def train_counter(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(task: str, done: int, total: int) -> None:
             if task not in tasks:
@@ -112,20 +124,46 @@ def show_report(r: dict) -> None:
             f"), pretrained: {', '.join(c['pretrained']) or 'none'}"
         )
 
-    choice = Table(title="Method per class (validation MAE, lower wins)")
-    for col in ("class", "MLP", "kNN", "baseline", "chosen", "model"):
-        choice.add_column(col, justify="left" if col in ("class", "chosen", "model") else "right")
-    for cls, c in r["classes"].items():
+    fill = Table(title="Fill-in: out-of-fold MAE per method (lower wins; pessimistic, "
+                 "twice the label spacing)")
+    names = ("interp", "knn", "mlp", "combo", "constant")
+    for col in ("class", *names, "chosen", "model"):
+        fill.add_column(col, justify="left" if col in ("class", "chosen", "model") else "right")
+    for cls, c in ((escape(k), v) for k, v in r["classes"].items()):
+        f = c.get("fill_in_mae") or {}
+        fill.add_row(cls, *(_fmt(f.get(m), "mae") for m in names),
+                     f"[bold green]{c['method']}[/]", f"#{c['model_id']} {c['file']}")
+    console.print(fill)
+    fill_fig = Table(title="Fill-in figures: chosen method vs constant, out of fold")
+    fill_fig.add_column("figure")
+    for raw in r["classes"]:
+        cls = escape(raw)
+        fill_fig.add_column(f"{cls} {r['classes'][raw]['method']}", justify="right")
+        fill_fig.add_column(f"{cls} constant", justify="right", style="dim")
+    for key, label in FIGURE_NAMES.items():
+        row = [label]
+        for c in r["classes"].values():
+            m, b = c["fill_in"]["model"][key], c["fill_in"]["baseline"][key]
+            row += [_fmt(m, key), _fmt(b, key)]
+        fill_fig.add_row(*row)
+    console.print(fill_fig)
+
+    choice = Table(title="New footage: embedding model per class (validation MAE, lower wins;"
+                   " it predicts frames past the labels)")
+    for col in ("class", "MLP", "kNN", "baseline", "embedding model"):
+        choice.add_column(col, justify="left" if col in ("class", "embedding model") else "right")
+    for cls, c in ((escape(k), v) for k, v in r["classes"].items()):
         v = c["validation_mae"]
         choice.add_row(
             cls, _fmt(v.get("mlp"), "mae"), _fmt(v.get("knn"), "mae"), _fmt(v["baseline"], "mae"),
-            f"[bold green]{c['method']}[/]", f"#{c['model_id']} {c['file']}",
+            f"[bold]{c['embedding_model']}[/]",
         )
     console.print(choice)
 
-    metrics = Table(title="Held-out frames: model vs constant baseline (train mean)")
+    metrics = Table(title="New footage, held-out frames: embedding model vs constant (train "
+                    "mean)")
     metrics.add_column("figure")
-    for cls in r["classes"]:
+    for cls in map(escape, r["classes"]):
         metrics.add_column(f"{cls} model", justify="right")
         metrics.add_column(f"{cls} baseline", justify="right", style="dim")
     for key, label in FIGURE_NAMES.items():
@@ -139,10 +177,10 @@ def show_report(r: dict) -> None:
         metrics.add_row(*row)
     console.print(metrics)
 
-    videos = Table(title="Per held-out video")
+    videos = Table(title="New footage, per held-out video")
     for col in ("class", "video", "frames", "mean count", "MAE", "baseline MAE", "±1", "base ±1"):
         videos.add_column(col, justify="left" if col in ("class", "video") else "right")
-    for cls, c in r["classes"].items():
+    for cls, c in ((escape(k), v) for k, v in r["classes"].items()):
         for v in c["test"]["per_video"]:
             videos.add_row(
                 cls, v["video"], str(v["frames"]), f"{v['true_mean']:.2f}",
@@ -151,9 +189,10 @@ def show_report(r: dict) -> None:
             )
     console.print(videos)
 
-    for cls, c in r["classes"].items():
+    for cls, c in ((escape(k), v) for k, v in r["classes"].items()):
         conf = c["test"]["confusion"]
-        table = Table(title=f"{cls}: true bin (rows) vs predicted bin, model (baseline)")
+        table = Table(title=f"{cls}, new footage: true bin (rows) vs predicted bin, model "
+                      "(baseline)")
         table.add_column("true \\ pred")
         for b in conf["bins"]:
             table.add_column(b, justify="right")
@@ -163,5 +202,7 @@ def show_report(r: dict) -> None:
                      for j in range(len(conf["bins"])))
             )
         console.print(table)
+    for cls, c in ((escape(k), v) for k, v in r["classes"].items()):
+        console.print(f"[bold]{cls}[/]: {c['why']}", highlight=False)
     if r.get("plot"):
         console.print(f"plot written to {r['plot']}")

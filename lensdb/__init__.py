@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from lensdb.db import LensDB
 
 
-def open(store: str | None = None, create: bool = False) -> LensDB:  # noqa: A001
+def open(store: str | Path | None = None, create: bool = False) -> LensDB:  # noqa: A001
     """Open (or, with create=True, create) the store at `store`, default $LENSDB_STORE."""
     from lensdb.db import LensDB
 

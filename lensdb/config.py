@@ -11,37 +11,45 @@ class IngestConfig:
 
     detector: str = "yolo11n"  # registry name, ultralytics model name, or .pt/.onnx path
     embedder: str = "clip-vit-b-32"  # registry name or clip:ARCH[:CHECKPOINT]
-    conf: float = 0.25  # detector confidence threshold for a box to count
+    conf: float | None = None  # detector confidence threshold for a box to count; None:
+    # the detector's own default (registry ModelSpec.default_conf); the one used is recorded
     stride: int = 1  # keep every stride-th decoded frame (ignored when fps is set)
     fps: float | None = None  # sample by time: at most this many frames per second
     detect_every: int = 5  # run the detector on every K-th kept frame (1: all)
+    detect_budget: float | None = None  # instead of detect_every: label about this share of
+    # kept frames, placed by scene change (lensdb.counting.placement.SceneChangePlacer)
     codec: str | None = None  # FAISS index_factory string; None: the store's, else SQ8
     batch_size: int = 32  # frames per model batch and per committed transaction
     codec_train_size: int = 1024  # most vectors gathered to train a codec (SQ8 takes 256,
     # PQ 1024); nothing is committed to a new store before then (or the end of the input)
     queue_size: int = 32  # decoded frames buffered between the decoder thread and models
+    images: bool = False  # accept still images (PNG, JPEG, ...) as one-frame videos
 
     def sampling(self) -> dict:
         """The part that decides which frames are kept and labelled, stored per video."""
-        return {"stride": self.stride, "fps": self.fps, "detect_every": self.detect_every}
+        return {"stride": self.stride, "fps": self.fps, "detect_every": self.detect_every,
+                "detect_budget": self.detect_budget, "detector": self.detector,
+                "conf": self.conf}  # detector + conf: what `lensdb label` runs again
 
     def validate(self) -> None:
-        from lensdb.errors import LensDBError
+        from lensdb.errors import ParameterError
 
         if self.stride < 1:
-            raise LensDBError("--stride must be at least 1")
+            raise ParameterError("stride", "must be at least 1")
         if self.fps is not None and not (0 < self.fps < 10_000):
-            raise LensDBError("--fps must be a positive number of frames per second")
+            raise ParameterError("fps", "must be a positive number of frames per second")
         if self.detect_every < 1:
-            raise LensDBError("--detect-every must be at least 1")
+            raise ParameterError("detect_every", "must be at least 1")
+        if self.detect_budget is not None and not 0 < self.detect_budget <= 1:
+            raise ParameterError("detect_budget", "must be a share of frames in (0, 1]")
         if not 1 <= self.batch_size <= 1024:
-            raise LensDBError("--batch-size must be between 1 and 1024")
+            raise ParameterError("batch_size", "must be between 1 and 1024")
         if not 1 <= self.queue_size <= 1024:
-            raise LensDBError("queue_size must be between 1 and 1024")
+            raise ParameterError("queue_size", "must be between 1 and 1024")
         if not 1 <= self.codec_train_size <= 1_000_000:
-            raise LensDBError("codec_train_size must be between 1 and 1,000,000")
-        if not 0.0 <= self.conf <= 1.0:
-            raise LensDBError("--conf must be between 0 and 1")
+            raise ParameterError("codec_train_size", "must be between 1 and 1,000,000")
+        if self.conf is not None and not 0.0 <= self.conf <= 1.0:
+            raise ParameterError("conf", "must be between 0 and 1")
 
     def to_dict(self) -> dict:
         return asdict(self)

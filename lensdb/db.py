@@ -10,6 +10,7 @@ from typing import Any
 from lensdb.config import IngestConfig
 from lensdb.ingest import IngestReport, ProgressFn
 from lensdb.ingest import ingest as run_ingest
+from lensdb.storage.catalog import one_row
 from lensdb.storage.codecs import make_codec
 from lensdb.storage.store import Store, default_store_path
 
@@ -34,11 +35,13 @@ class LensDB:
         config: IngestConfig | None = None,
         progress: ProgressFn | None = None,
         stop: threading.Event | None = None,
+        wait: bool | float = False,
         **options: Any,
     ) -> IngestReport:
-        """Ingest videos; keyword options override fields of IngestConfig."""
+        """Ingest videos; keyword options override fields of IngestConfig. `wait`: wait for
+        another process's write to end (True, or at most this many seconds)."""
         config = config or IngestConfig(**options)
-        return run_ingest(self.store, sources, config, progress=progress, stop=stop)
+        return run_ingest(self.store, sources, config, progress=progress, stop=stop, wait=wait)
 
     def info(self) -> dict[str, Any]:
         """Videos, frames, labels, counts, vector space and sizes, from committed data."""
@@ -74,25 +77,25 @@ def store_info(store: Store) -> dict[str, Any]:
     with store.catalog.connect() as con:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
         videos = [
-            dict(zip(("video_id", "name", "status", "fps", "width", "height", "duration",
-                      "frames", "labelled", "message"), row))
+            dict(zip(("video_id", "name", "path", "status", "fps", "width", "height",
+                      "duration", "frames", "labelled", "message", "sampling"), row))
             for row in con.execute(
-                "SELECT v.video_id, v.name, v.status, v.fps, v.width, v.height, v.duration, "
-                "count(f.frame_id), coalesce(sum(f.labelled::INT), 0), v.message "
-                "FROM videos v LEFT JOIN frames f USING (video_id) "
+                "SELECT v.video_id, v.name, v.path, v.status, v.fps, v.width, v.height, "
+                "v.duration, count(f.frame_id), coalesce(sum(f.labelled::INT), 0), v.message, "
+                "v.sampling FROM videos v LEFT JOIN frames f USING (video_id) "
                 "GROUP BY ALL ORDER BY v.video_id"
             ).fetchall()
         ]
-        frames, labelled = con.execute(
+        frames, labelled = one_row(con.execute(
             "SELECT count(*), coalesce(sum(labelled::INT), 0) FROM frames"
-        ).fetchone()
+        ))
         classes = {
             cls: {"detections": int(n), "frames_with": int(fw)}
             for cls, n, fw in con.execute(
                 "SELECT class, sum(n), count(*) FROM counts GROUP BY class ORDER BY 2 DESC"
             ).fetchall()
         }
-        vectors = con.execute("SELECT coalesce(sum(n), 0), count(*) FROM segments").fetchone()
+        vectors = one_row(con.execute("SELECT coalesce(sum(n), 0), count(*) FROM segments"))
         models = [
             dict(zip(("model_id", "class", "method", "size", "active", "train_frames",
                       "created_at", "metrics"), row))
@@ -103,6 +106,9 @@ def store_info(store: Store) -> dict[str, Any]:
         ]
     for m in models:
         m["metrics"] = json.loads(m["metrics"]) if m["metrics"] else None
+        m["why"] = (m["metrics"] or {}).get("why")  # the method that won and the candidates' MAE
+    for v in videos:  # the detector threshold its counts were made with (None: not recorded)
+        v["conf"] = json.loads(v.pop("sampling") or "{}").get("conf")
     codec = meta.get("codec")
     bpv = None
     if codec and "dim" in meta:

@@ -9,6 +9,18 @@ class LensDBError(Exception):
     exit_code = 2
 
 
+class ParameterError(LensDBError):
+    """A bad value for a named parameter. The message names it as the Python API spells it
+    (`stride must be at least 1`); the CLI shows the flag instead (`cli_message`)."""
+
+    def __init__(self, param: str, problem: str):
+        super().__init__(f"{param} {problem}")
+        self.param, self.problem = param, problem
+
+    def cli_message(self) -> str:
+        return f"--{self.param.replace('_', '-')} {self.problem}"
+
+
 class ModelUnavailableError(LensDBError):
     """Weights for a model cannot be had (no network to the hub, missing file, ...)."""
 
@@ -38,3 +50,15 @@ class QueryError(LensDBError):
         if self.query is None or self.position is None:
             return None
         return f"{self.query}\n{' ' * self.position}^"
+
+
+def first_line(exc: BaseException | str, limit: int = 160, last: bool = False) -> str:
+    """One line of an exception's message for a one-line error: the first (or, for libraries
+    that put the reason at the end, the last) non-empty line, at most `limit` characters;
+    the exception's type name when the message is empty."""
+    text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__ if isinstance(exc, BaseException) else ""
+    line = lines[-1] if last else lines[0]
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -21,6 +21,7 @@ import numpy as np
 from lensdb.errors import LensDBError, VideoError
 from lensdb.media import FrameReader, cut_clip, draw_boxes, encode_jpeg, is_live
 from lensdb.storage.store import Store
+from lensdb.videos import resolve
 
 SINGLE_FRAME_CLIP = 1.0  # seconds on each side of a one-frame moment
 MAX_CLIP = 30.0  # seconds; longer moments are cut around their middle
@@ -34,7 +35,7 @@ class Moment:
     start: float
     stop: float
     frame_id: int | None = None
-    video_id: int | None = None  # None: found by name (the first video with frames there)
+    video_id: int | None = None  # None: `video` is resolved like a query's `video = ...`
     caption: str = ""
 
 
@@ -95,15 +96,21 @@ def pick_frame(store: Store, m: Moment) -> tuple[int, int, float, bool, str] | N
         if m.frame_id is not None:
             row = con.execute(_COLS + "WHERE f.frame_id = ?", [m.frame_id]).fetchone()
         else:
-            which, key = ("f.video_id", m.video_id) if m.video_id is not None else (
-                "v.name", m.video)
-            row = con.execute(
-                _COLS + f"WHERE {which} = ? AND f.ts BETWEEN ? AND ? ORDER BY "
+            video_id = m.video_id if m.video_id is not None else _video_id(con, m.video)
+            row = None if video_id is None else con.execute(
+                _COLS + "WHERE f.video_id = ? AND f.ts BETWEEN ? AND ? ORDER BY "
                 "coalesce(f.labelled, false) DESC, abs(f.ts - ?), f.frame_id LIMIT 1",
-                [key, m.start, m.stop, (m.start + m.stop) / 2],
+                [video_id, m.start, m.stop, (m.start + m.stop) / 2],
             ).fetchone()
     return None if row is None else (int(row[0]), int(row[1]), float(row[2]), bool(row[3]),
                                      str(row[4]))
+
+
+def _video_id(con, text: str) -> int | None:
+    """The id of the video a name or path means (QueryError when it could be several)."""
+    rows = con.execute("SELECT video_id, name, path FROM videos").fetchall()
+    name = resolve(text, rows)
+    return next((r[0] for r in rows if r[1] == name), None) if name is not None else None
 
 
 def detections(store: Store, frame_id: int) -> list[tuple[str, float, tuple[float, ...]]]:

@@ -1,12 +1,15 @@
 """Frames out of any source: a generator fed by a decoder thread through a bounded queue.
 
 Memory stays flat however long the video: the queue holds at most `queue_size` frames.
-Timestamps come from each frame's pts (variable frame rate included).
+Timestamps are seconds from the start of the video: each frame's pts (variable frame rate
+included) minus the stream's start time (`StreamClock`; an MPEG-TS often starts at 1.4 s).
+`lensdb.media` decodes frames again on the same clock.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import queue
 import sys
 import threading
@@ -14,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lensdb.errors import VideoError
+from lensdb.errors import ParameterError, VideoError, first_line
 from lensdb.types import Frame
 
 LIVE_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -41,6 +44,43 @@ class DecodeStatus:
     error: str | None = None  # set when a corrupt stream stopped decoding early
 
 
+def frame_rate(stream, container=None) -> float:
+    """Frames per second, 0 when unknown. For an elementary stream (no container duration,
+    e.g. raw .h264) FFmpeg's average rate is its 25 fps default; the codec's rate is real."""
+    avg, guessed = stream.average_rate, stream.guessed_rate
+    if container is not None and container.duration is None and guessed:
+        return float(guessed)
+    return float(avg or guessed or 0)
+
+
+def stream_start(stream) -> float | None:
+    """The stream's first presentation time in seconds, None when the container has none."""
+    if stream.start_time is None or not stream.time_base:
+        return None
+    return float(stream.start_time * stream.time_base)
+
+
+class StreamClock:
+    """Seconds from the start of the video for each decoded frame, in decode order: pts
+    rebased on the stream's start time (else on the first frame's pts); a frame without pts
+    comes 1/rate after the previous one, at the stream's real frame rate."""
+
+    def __init__(self, stream, container=None):
+        self.start = stream_start(stream)
+        self.rate = frame_rate(stream, container) or 25.0  # 25: no rate anywhere, a guess
+        self.last: float | None = None
+
+    def seconds(self, frame, index: int) -> float:
+        if frame.time is None:
+            t = index / self.rate if self.last is None else self.last + 1.0 / self.rate
+        else:
+            if self.start is None:
+                self.start = float(frame.time)
+            t = float(frame.time) - self.start
+        self.last = t
+        return t
+
+
 def is_url(source: str) -> bool:
     return source.startswith(LIVE_PREFIXES)
 
@@ -61,12 +101,55 @@ def _open(source: str):
     except VideoError:
         raise
     except Exception as exc:  # PyAV raises many FFmpeg error types
-        raise VideoError(f"cannot open {source} as a video: {_reason(exc)}") from None
+        raise VideoError(_truncation(source) or
+                         f"cannot open {source} as a video: {_reason(exc)}") from None
+
+
+IMAGE_FORMATS = ("image2", "image2pipe")  # FFmpeg's still-image demuxers, and every *_pipe
+
+
+def is_still_image(container) -> bool:
+    """Whether FFmpeg opened the source with an image demuxer (PNG, JPEG, BMP, WebP, ...)."""
+    names = str(container.format.name).split(",")
+    return any(n in IMAGE_FORMATS or n.endswith("_pipe") for n in names)
+
+
+ISO_FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot")
+
+
+def _truncation(source: str) -> str | None:
+    """For an MP4/MOV file whose top-level boxes run past its end (a `moov` index cut
+    short: the file was not finished), a message that says so; else None."""
+    try:
+        with open(source, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            offset = 0
+            while offset + 8 <= size:
+                f.seek(offset)
+                head = f.read(16)
+                box, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if box == 1 and len(head) == 16:
+                    box = int.from_bytes(head[8:16], "big")
+                if offset == 0 and kind not in ISO_FIRST_BOXES:
+                    return None  # not an ISO media (MP4/MOV) file
+                if box == 0:
+                    return None  # runs to the end of the file by definition
+                if box < 8:
+                    return None
+                if offset + box > size:
+                    name = kind.decode("latin-1")
+                    return (f"{source} is truncated: its '{name}' box ends at byte "
+                            f"{offset + box:,} of a {size:,}-byte file" +
+                            (" (the index of the video is cut short)" if name == "moov"
+                             else "") + "; the file was not finished writing")
+                offset += box
+    except OSError:
+        return None
+    return None
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    return first_line(exc)
 
 
 def open_source(source: str):
@@ -75,20 +158,27 @@ def open_source(source: str):
     return _open(source)
 
 
-def probe(source: str, container=None) -> SourceInfo:
-    """Read a source's stream parameters (from `container` when given, left open)."""
+def probe(source: str, container=None, images: bool = False) -> SourceInfo:
+    """Read a source's stream parameters (from `container` when given, left open). A still
+    image is refused unless `images` (then it is a one-frame video)."""
     own = container is None
     container = container if container is not None else _open(source)
     try:
         if not container.streams.video:
-            raise VideoError(f"{source} has no video stream")
+            raise VideoError(_truncation(source) or f"{source} has no video stream")
         stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.guessed_rate or 0)
-        duration = 0.0
+        if not images and is_still_image(container):
+            raise VideoError(f"{source} is a still image ({container.format.name}), not a "
+                             "video; still images are ingested (as one-frame videos) only "
+                             "with the images option")
+        fps = frame_rate(stream, container)
+        duration = 0.0  # seconds of video, on the clock frames are timed by (from 0)
         if stream.duration and stream.time_base:
             duration = float(stream.duration * stream.time_base)
         elif container.duration:
             duration = container.duration / 1_000_000
+            if "matroska" in str(container.format.name):  # its Duration counts from ts 0
+                duration = max(0.0, duration - (stream_start(stream) or 0.0))
         frames = int(stream.frames or (duration * fps if fps else 0))
         return SourceInfo(
             name="stdin" if source == "-" else source if is_url(source) else Path(source).name,
@@ -108,17 +198,24 @@ class Sampler:
 
     def __init__(self, stride: int = 1, fps: float | None = None, after_pts: float = -math.inf):
         if stride < 1:
-            raise VideoError("--stride must be at least 1")
+            raise ParameterError("stride", "must be at least 1")
         if fps is not None and fps <= 0:
-            raise VideoError("--fps must be positive")
+            raise ParameterError("fps", "must be positive")
         self.stride = stride
         self.fps = fps
-        self._last_slot = math.floor(after_pts * fps) if fps and after_pts > -math.inf else None
+        # resuming after a frame kept at after_pts: its slot is taken, by the same rule
+        self._last_slot = self.slot(after_pts) if fps and after_pts > -math.inf else None
+
+    def slot(self, pts: float) -> int:
+        """The 1/fps-long time slot a frame falls in (the tolerance absorbs pts*fps landing
+        a hair below an integer); one frame is kept per slot."""
+        assert self.fps is not None
+        return math.floor(pts * self.fps + 1e-9)
 
     def keep(self, index: int, pts: float) -> bool:
         if self.fps is None:
             return index % self.stride == 0
-        slot = math.floor(pts * self.fps + 1e-9)
+        slot = self.slot(pts)
         if self._last_slot is not None and slot <= self._last_slot:
             return False
         self._last_slot = slot
@@ -165,12 +262,13 @@ def iter_frames(
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            clock = StreamClock(stream, container)
             index = -1
             for frame in container.decode(stream):
                 if stop.is_set():
                     return
                 index += 1
-                pts = float(frame.time) if frame.time is not None else index / 25.0
+                pts = clock.seconds(frame, index)
                 status.frames_decoded = index + 1
                 status.last_pts = pts
                 if index <= start_after_index or not sampler.keep(index, pts):

@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from lensdb import video_status as vs
 from lensdb.config import IngestConfig
-from lensdb.errors import LensDBError, VideoError
+from lensdb.errors import LensDBError, VideoError, first_line
+from lensdb.events import FramesDone, OnEvent, VideoFinished, VideoStarted, ignore
 from lensdb.frames import DecodeStatus, Sampler, is_url, iter_frames, open_source, probe
+from lensdb.models.base import embed_batch
+from lensdb.storage.catalog import one_row
 from lensdb.storage.codecs import min_training_points
 from lensdb.storage.store import Batch, FrameRow, Store
-from lensdb.storage.vectors import roundtrip
 from lensdb.timing import StageTimes
 from lensdb.types import Frame
+from lensdb.videos import rename_all
+from lensdb.writer import Finish, TooFewVectorsError, Writer
 
-COMPACT_EVERY = 64  # commits between checks whether the segments need merging
-ProgressFn = Callable[[str, dict], None]  # (event, data): "video", "advance", "done"
+ProgressFn = OnEvent  # typed progress events (lensdb.events)
 
 
 @dataclass
@@ -38,12 +39,14 @@ class VideoReport:
 
     name: str
     video_id: int | None = None
-    status: str = "pending"  # complete | partial | skipped | ingesting | failed
+    status: str = "pending"  # complete | partial | skipped | ingesting | stopped | failed
     frames: int = 0  # frames committed by this run
     labelled: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # detections per class this run
     seconds: float = 0.0
     message: str | None = None
+    conf: float | None = None  # the detector's confidence threshold used for this video
+    ingested_with: dict | None = None  # a refused resume: the sampling the video has
 
 
 @dataclass
@@ -108,101 +111,9 @@ def batched(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-class _Writer:
-    """Commits batches from a queue in a thread; trains the codec on the first vectors."""
-
-    def __init__(self, store: Store, stages: StageTimes, train_size: int, predictors):
-        self.store = store
-        self.stages = stages
-        self.train_size = train_size
-        self.predictors = predictors
-        self.codec = store.codec() if store.vectors.has_codec() else None
-        self.pending: list[Batch] = []  # held back until the codec is trained
-        self.q: queue.Queue = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-        self.commits = 0
-        self._thread = threading.Thread(target=self._run, name="lensdb-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, batch: Batch | None) -> None:
-        if self.error:
-            raise self.error
-        self.q.put(batch)
-
-    def flush(self) -> None:
-        """Commit everything queued, training the codec on what is pending if needed."""
-        done = threading.Event()
-        self.q.put(done)
-        done.wait()
-        if self.error:
-            raise self.error
-
-    def close(self) -> None:
-        self.q.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            item = self.q.get()
-            if item is None:
-                return
-            if self.error:
-                if isinstance(item, threading.Event):
-                    item.set()
-                continue
-            try:
-                if isinstance(item, threading.Event):
-                    self._drain(force=True)
-                    item.set()
-                else:
-                    self.pending.append(item)
-                    self._drain(force=False)
-            except BaseException as exc:  # surfaced to the caller on its next put/flush
-                self.error = exc
-                if isinstance(item, threading.Event):
-                    item.set()
-
-    def _drain(self, force: bool) -> None:
-        if self.codec is None:
-            have = sum(len(b.frames) for b in self.pending)
-            if have < self.train_size and not force:
-                return
-            if have == 0:
-                return
-            sample = np.concatenate([b.vectors for b in self.pending])
-            with self.stages.time("train_codec", len(sample)):
-                self.codec = self.store.codec(sample)
-        while self.pending:
-            batch = self._take_merged()
-            with self.stages.time("write", len(batch.frames)):
-                if self.predictors is not None:
-                    decoded = roundtrip(self.codec, batch.vectors)
-                    batch.predictions = self.predictors.predict(decoded)
-                self.store.commit_batch(batch, self.codec)
-            self.commits += 1
-            if self.commits % COMPACT_EVERY == 0:  # a live stream would pile up segments
-                with self.stages.time("compact", 0):
-                    self.store.maybe_compact()
-
-    def _take_merged(self) -> Batch:
-        """The first pending batch, merged with those queued behind it for the same video:
-        when the writer falls behind, one transaction and one segment serve several."""
-        first = self.pending.pop(0)
-        same = []
-        while self.pending and self.pending[0].video_id == first.video_id and len(same) < 7:
-            same.append(self.pending.pop(0))
-        if not same:
-            return first
-        group = [first, *same]
-        return Batch(first.video_id, [f for b in group for f in b.frames],
-                     np.concatenate([b.vectors for b in group]))
-
-
 def _load_predictors(store: Store):
-    try:
-        from lensdb.counting.predict import ActivePredictors
-    except ImportError:
-        return None
+    from lensdb.counting.predict import ActivePredictors  # part of LensDB: no fallback
+
     return ActivePredictors.load(store)
 
 
@@ -212,38 +123,51 @@ def ingest(
     config: IngestConfig,
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
+    wait: bool | float = False,
 ) -> IngestReport:
-    """Ingest every source into the store; see the module docstring."""
+    """Ingest every source into the store; see the module docstring. `wait`: when another
+    process is writing, wait for it (True, or at most this many seconds) instead of failing."""
     from lensdb.models.registry import get_detector, get_embedder
 
     config.validate()
     sources = expand_sources(sources)
-    progress = progress or (lambda event, data: None)
+    progress = progress or ignore
     stages = StageTimes()
     started = time.perf_counter()
     reports: list[VideoReport] = []
-    with store.writer():
+    with store.writer(wait=wait):
+        vs.recover(store)  # rows a dead ingest left `ingesting` get a status and a message
         embedder = get_embedder(config.embedder)
         store.bind_space(embedder.model_id, embedder.dim, config.codec, spec=config.embedder)
-        detector = get_detector(config.detector, conf=config.conf)
+        detector = get_detector(config.detector, conf=config.conf)  # None: its own default
         # Nothing commits before the codec is trained, so train early: enough vectors for
         # the codec to learn from, and no more (Flat and fp16 commit from the first batch).
         need = min_training_points(store.meta()["codec"])
         train_size = 1 if need == 0 else min(config.codec_train_size, max(4 * need, 256))
-        writer = _Writer(store, stages, train_size, _load_predictors(store))
+        writer = Writer(store, stages, train_size, need, _load_predictors(store))
+        seen: set[int] = set()  # videos of this run: the same content twice is done once
         try:
             for source in sources:
                 report = VideoReport(name=source)
                 reports.append(report)
                 try:
                     _ingest_one(store, source, config, detector, embedder, writer, stages,
-                                report, progress, stop)
+                                report, progress, stop, seen)
                 except VideoError as exc:  # one bad source does not stop the others
                     report.status, report.message = "failed", str(exc)
-                    progress("failed", {"name": source, "message": str(exc)})
+                    progress(VideoFinished(source, "failed", str(exc)))
                 if stop is not None and stop.is_set():
                     break
-            writer.flush()
+            writer.flush(final=True)
+        except TooFewVectorsError as exc:
+            _not_stored(store, writer, reports, str(exc))
+            raise
+        except Exception as exc:  # a write failed: the disk, most likely
+            full = vs.disk_full(exc, store.root)
+            _record_failure(store, reports, str(full or _first_line(exc)))
+            if full is not None:
+                raise full from None
+            raise
         finally:
             writer.close()
             if writer.error is None:
@@ -251,75 +175,141 @@ def ingest(
     return IngestReport(reports, stages, time.perf_counter() - started)
 
 
-def _register_video(store: Store, source: str, config: IngestConfig, detector_id: str,
-                    report: VideoReport) -> tuple | None:
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {first_line(exc, 200)}"
+
+
+def _not_stored(store: Store, writer: Writer, reports: list[VideoReport], why: str) -> None:
+    """The codec could not be trained: the videos whose frames it held stored nothing."""
+    held = set(writer.held())
+    for r in reports:
+        if r.video_id in held:
+            r.status, r.message, r.frames, r.labelled, r.counts = "failed", why, 0, 0, {}
+            vs.set_status(store, r.video_id, "failed", why)
+
+
+def _record_failure(store: Store, reports: list[VideoReport], why: str) -> None:
+    """A write failed mid-ingest: say so on this run's videos the catalog still has as
+    `ingesting` (best effort: on a full disk the catalog may refuse too; `recover` then
+    gives them a message on the next run)."""
+    ids = [r.video_id for r in reports if r.video_id is not None]
+    try:
+        with store.catalog.connect() as con:
+            open_ids = {v for (v,) in con.execute(
+                "SELECT video_id FROM videos WHERE status = 'ingesting'").fetchall()}
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        open_ids = set(ids)
+    for r in reports:
+        if r.video_id is None or r.video_id not in open_ids or r.status in ("skipped",
+                                                                           "failed"):
+            continue
+        live = r.name == "-" or is_url(r.name)
+        r.status = "stopped" if live else "ingesting"
+        r.message = why + (f"; {vs.LIVE_RESUME}" if live else "")
+        try:
+            vs.set_status(store, r.video_id, r.status, r.message)
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+
+
+def _register_video(store: Store, source: str, config: IngestConfig, detector,
+                    report: VideoReport, seen: set[int]) -> tuple | None:
     """(video id, last index, kept frames, last ts, sampling, info); None: nothing to do."""
+    live = source == "-" or is_url(source)
     # stdin and live streams can be read once: probe and decode share one container
-    container = open_source(source) if (source == "-" or is_url(source)) else None
-    info = probe(source, container)
-    digest = None if (source == "-" or is_url(source)) else content_hash(source)
-    sampling = config.sampling()
+    container = open_source(source) if live else None
+    try:
+        info = probe(source, container, images=config.images)
+    except VideoError:
+        if container is not None:
+            container.close()
+        raise
+    digest = None if live else content_hash(source)
+    sampling = {**config.sampling(), "conf": detector.conf}  # the threshold actually used
     with store.catalog.connect(write=True) as con:
         row = None
         if digest:
             row = con.execute(
                 "SELECT video_id, status, sampling FROM videos WHERE content_hash = ?", [digest]
             ).fetchone()
-        if row and row[1] in ("complete", "partial"):
+        if row and (row[1] in ("complete", "partial") or row[0] in seen):
             report.video_id, report.status = row[0], "skipped"
-            report.message = f"already ingested ({row[1]})"
-            if container is not None:
-                container.close()
+            report.message = f"already ingested ({row[1]})" if row[0] not in seen else \
+                "the same video as an earlier input of this ingest"
             return None
         if row:
             video_id = row[0]
-            sampling = json.loads(row[2])  # resume with the sampling it started with
-            last = con.execute(
+            last = one_row(con.execute(
                 "SELECT coalesce(max(frame_index), -1), count(*), coalesce(max(ts), -1) "
                 "FROM frames WHERE video_id = ?", [video_id]
-            ).fetchone()
+            ))
+            recorded = json.loads(row[2])
+            mismatch = vs.sampling_mismatch(recorded, sampling) if last[1] else None
+            if mismatch is not None:  # its frames were sampled another way: no mixing
+                report.video_id, report.ingested_with = video_id, mismatch
+                raise VideoError(
+                    f"{info.name} was ingested with {vs.describe_sampling(mismatch)}; resume "
+                    "it with the same sampling (or ingest it into another store)")
+            sampling = recorded if last[1] else sampling  # nothing stored yet: start afresh
+            con.execute("UPDATE videos SET status = 'ingesting', message = NULL, sampling = ? "
+                        "WHERE video_id = ?", [json.dumps(sampling), video_id])
         else:
-            video_id = con.execute(
+            video_id = one_row(con.execute(
                 "SELECT coalesce(max(video_id), -1) + 1 FROM videos"
-            ).fetchone()[0]
+            ))[0]
+            con.execute("BEGIN")
             con.execute(
                 "INSERT INTO videos VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, 'ingesting', ?, ?, NULL, now())",
-                [video_id, info.name, source if source == "-" or is_url(source)
-                 else str(Path(source).resolve()), digest, info.fps, info.width, info.height,
-                 info.duration, json.dumps(sampling), detector_id],
+                [video_id, info.name, source if live else str(Path(source).resolve()),
+                 digest, info.fps, info.width, info.height, info.duration,
+                 json.dumps(sampling), detector.model_id],
             )
+            rename_all(con)  # names shown stay unique: a/clip.mp4 and b/clip.mp4
+            con.execute("COMMIT")
             last = (-1, 0, -1.0)
     report.video_id = video_id
+    seen.add(video_id)
+    recorded_conf = sampling.get("conf")
+    report.conf = float(recorded_conf) if recorded_conf is not None else detector.conf
     return video_id, int(last[0]), int(last[1]), float(last[2]), sampling, info, container
 
 
 def _ingest_one(store, source, config, detector, embedder, writer, stages, report,
-                progress, stop) -> None:
+                progress, stop, seen: set[int]) -> None:
     t0 = time.perf_counter()
-    reg = _register_video(store, source, config, detector.model_id, report)
+    try:
+        reg = _register_video(store, source, config, detector, report, seen)
+    finally:
+        report.seconds = time.perf_counter() - t0
     if reg is None:
-        progress("skip", {"name": report.name, "message": report.message})
+        progress(VideoFinished(report.name, "skipped", report.message))
         return
     video_id, last_index, kept, last_ts, sampling, info, container = reg
+    live = source == "-" or is_url(source)
     detect_every = int(sampling["detect_every"])
+    from lensdb.counting.placement import scene_placer
+
+    placer = scene_placer(sampling)  # --detect-budget: labels placed by scene change
     sampler = Sampler(sampling["stride"], sampling["fps"], after_pts=last_ts)
     status = DecodeStatus()
     total = info.frame_count // (sampling["stride"] or 1) if not sampling["fps"] else int(
         info.duration * sampling["fps"]) if info.duration else 0
-    progress("video", {"name": info.name, "total": total or None, "done": kept})
+    progress(VideoStarted(info.name, total or None, kept))
     frames = iter_frames(source, sampler, video_id, last_index, config.queue_size, status, stop,
                          container=container)
     interrupted = False
     try:
         for batch_frames in batched(_timed(frames, stages), config.batch_size):
             ordinals = range(kept, kept + len(batch_frames))
-            to_label = [i for i, o in enumerate(ordinals) if o % detect_every == 0]
             images = [f.rgb for f in batch_frames]
+            with stages.time("embed", len(images)):  # one pass when the pair is one network
+                embedded = embed_batch(detector, embedder, images)
+                vectors = embedded.vectors
+            to_label = placer.choose(vectors) if placer else [
+                i for i, o in enumerate(ordinals) if o % detect_every == 0]
             with stages.time("detect", len(to_label)):
-                dets = detector.detect([images[i] for i in to_label]) if to_label else []
-            with stages.time("embed", len(images)):
-                vectors = embedder.embed_images(images)
+                dets = embedded.detect(to_label)
             by_pos = dict(zip(to_label, dets))
             rows = [FrameRow(f.index, f.pts_seconds, by_pos.get(i))
                     for i, f in enumerate(batch_frames)]
@@ -330,35 +320,43 @@ def _ingest_one(store, source, config, detector, embedder, writer, stages, repor
             for d in dets:
                 for cls, n in d.counts().items():
                     report.counts[cls] = report.counts.get(cls, 0) + n
-            progress("advance", {"n": len(batch_frames)})
+            progress(FramesDone(len(batch_frames)))
             if stop is not None and stop.is_set():
                 interrupted = True
                 break
         writer.flush()
     except KeyboardInterrupt:
-        writer.flush()
-        report.status, report.message = "ingesting", "interrupted; run again to resume"
+        report.status = "stopped" if live else "ingesting"
+        report.message = vs.stopped_message(kept, status.last_pts, "interrupted") if live \
+            else vs.RESUME
+        try:  # what the codec holds is committed when it can be trained on it
+            writer.put(Finish(video_id, report.status, report.message))
+            writer.flush(final=True)
+        except Exception:  # noqa: BLE001 - the interrupt is what the user asked for
+            pass
         raise
     finally:
         report.seconds = time.perf_counter() - t0
     if kept == 0:
-        _finish(store, video_id, "failed", status.error or "the video has no frames")
+        vs.set_status(store, video_id, "failed", status.error or "the video has no frames")
         raise VideoError(f"{source}: no frames could be decoded"
                          + (f" ({status.error})" if status.error else ""))
     if interrupted or (stop is not None and stop.is_set()):
-        report.status, report.message = "ingesting", "stopped; what was committed stays"
-        _finish(store, video_id, "ingesting", report.message)
+        if live:
+            report.status = "stopped"
+            report.message = vs.stopped_message(kept, status.last_pts)
+        else:
+            report.status, report.message = "ingesting", f"stopped; {vs.RESUME}"
     elif status.error or _truncated(status, info):
         report.status = "partial"
         report.message = status.error or (
             f"the stream ended at {status.last_pts:.2f}s of the {info.duration:.2f}s its "
             f"header announces (truncated file?); kept what decoded"
         )
-        _finish(store, video_id, "partial", report.message)
     else:
         report.status = "complete"
-        _finish(store, video_id, "complete", None)
-    progress("done", {"name": info.name, "status": report.status})
+    writer.put(Finish(video_id, report.status, report.message))  # after its last batch
+    progress(VideoFinished(info.name, report.status, report.message))
 
 
 def _truncated(status: DecodeStatus, info) -> bool:
@@ -377,12 +375,6 @@ def _timed(frames: Iterator[Frame], stages: StageTimes) -> Iterator[Frame]:
             return
         stages.add("decode_wait", time.perf_counter() - t, 1)
         yield frame
-
-
-def _finish(store: Store, video_id: int, status: str, message: str | None) -> None:
-    with store.catalog.connect(write=True) as con:
-        con.execute("UPDATE videos SET status = ?, message = ? WHERE video_id = ?",
-                    [status, message, video_id])
 
 
 __all__ = ["IngestReport", "VideoReport", "ingest", "expand_sources", "LensDBError"]

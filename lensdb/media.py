@@ -1,14 +1,18 @@
-"""Frames and clips decoded again from source videos: seek by time, cut, draw, encode."""
+"""Frames and clips decoded again from source videos: seek by time, cut, draw, encode.
+
+Times are seconds from the start of the video, the clock ingest stored them on
+(`lensdb.frames.stream_start`: pts minus the stream's start time).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from lensdb.errors import LensDBError, VideoError
-from lensdb.frames import is_url
+from lensdb.errors import LensDBError, VideoError, first_line
+from lensdb.frames import frame_rate, is_url, stream_start
 
 
 def is_live(source: str) -> bool:
@@ -16,8 +20,7 @@ def is_live(source: str) -> bool:
 
 
 def _fail(source: str, exc: Exception) -> VideoError:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-    return VideoError(f"cannot decode {source} again: {text}")
+    return VideoError(f"cannot decode {source} again: {first_line(exc)}")
 
 
 class FrameReader:
@@ -37,12 +40,15 @@ class FrameReader:
         try:  # PyAV raises many FFmpeg error types
             container = self._open.get(source) or self._open.setdefault(source, av.open(source))
             stream = container.streams.video[0]
+            ts = ts + (stream_start(stream) or 0.0)  # the stream's own clock
             for back in (0.0, 2.0, 10.0):  # re-seek further back if the seek overshot
                 best = None
                 container.seek(max(0, int((ts - back) / stream.time_base)), stream=stream,
                                backward=True)
+                keyed = False  # some demuxers (MPEG-TS) seek to any frame: start at a key
                 for frame in container.decode(stream):
-                    if frame.time is None:
+                    keyed = keyed or bool(frame.key_frame)
+                    if frame.time is None or not keyed:
                         continue
                     if best is None or abs(frame.time - ts) <= abs(best.time - ts):
                         best = frame
@@ -70,16 +76,21 @@ def cut_clip(source: str, start: float, stop: float, out: Path) -> int:
     try:
         with av.open(source) as inp, av.open(str(out), "w") as dst:
             s = inp.streams.video[0]
-            rate = Fraction(s.average_rate or s.guessed_rate or 25).limit_denominator(1001)
+            rate = Fraction(frame_rate(s, inp) or 25).limit_denominator(1001)
             w, h = s.codec_context.width // 2 * 2, s.codec_context.height // 2 * 2
-            codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+            codec: Literal["libx264", "mpeg4"] = (
+                "libx264" if "libx264" in av.codecs_available else "mpeg4")
             o = dst.add_stream(codec, rate=rate)
             o.width, o.height, o.pix_fmt = w, h, "yuv420p"
-            inp.seek(max(0, int(start / s.time_base)), stream=s, backward=True)
+            offset = stream_start(s) or 0.0  # start/stop are from the video's start
+            lo, hi = start + offset, stop + offset
+            if s.time_base is None:
+                raise VideoError("the video stream has no time base")
+            inp.seek(max(0, int(lo / s.time_base)), stream=s, backward=True)
             for frame in inp.decode(s):
-                if frame.time is None or frame.time < start - 1e-6:
+                if frame.time is None or frame.time < lo - 1e-6:
                     continue
-                if frame.time > stop + 1e-6:
+                if frame.time > hi + 1e-6:
                     break
                 f = frame.reformat(width=w, height=h, format="yuv420p")
                 f.pts, f.time_base = n, 1 / rate

@@ -132,16 +132,18 @@ def allowed_ids(store: Store, where: str | None, video: str | None,
 
         ids = np.asarray(matching_frame_ids(store, where, source=source), np.int64)
     if video is not None:
-        with store.catalog.connect() as con:
-            rows = con.execute(
-                "SELECT f.frame_id FROM frames f JOIN videos v USING (video_id) "
-                "WHERE v.name = ? OR v.path = ?", [video, video]
-            ).fetchall()
-            if not rows and not con.execute(
-                "SELECT 1 FROM videos WHERE name = ? OR path = ?", [video, video]
-            ).fetchone():
+        from lensdb.videos import resolve
+
+        with store.catalog.connect() as con:  # a name, a path or an end of one: one video
+            name = resolve(video, con.execute("SELECT video_id, name, path FROM videos"
+                                              ).fetchall())
+            if name is None:
                 raise LensDBError(f"no video named '{video}' in the store; "
                                   "`lensdb info` lists the videos")
+            rows = con.execute(
+                "SELECT f.frame_id FROM frames f JOIN videos v USING (video_id) "
+                "WHERE v.name = ?", [name]
+            ).fetchall()
         vids = np.array([r[0] for r in rows], np.int64)
         ids = vids if ids is None else np.intersect1d(ids, vids)
     return ids
@@ -164,7 +166,7 @@ def filtered_search(index, q: np.ndarray, k: int, allowed: np.ndarray | None,
     if use_selector:
         want = min(k, len(allowed), total)
         try:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
             dist, ids = index.search(q, want, params=params)
             return _pairs(ids[0], dist[0], None, k)
         except RuntimeError:  # this codec's index takes no selector: over-fetch instead

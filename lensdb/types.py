@@ -13,7 +13,7 @@ class Frame:
 
     video_id: int  # catalog id of the video (0 until the video is registered)
     index: int  # frame number in the decoded stream, 0-based, before sampling
-    pts_seconds: float  # presentation time from the stream's pts, in seconds
+    pts_seconds: float  # seconds from the start of the video: pts minus the stream start
     rgb: np.ndarray = field(repr=False)  # HxWx3 uint8, RGB
 
 

@@ -1,20 +1,36 @@
 """The DuckDB catalog: schema, versioning, and short-lived connections.
 
-DuckDB lets one process write or several read, never both. The writer therefore holds
-its connection only for the length of one batch's transaction, and every connection
-retries on the file lock, so a reader in another process waits at most a moment.
+DuckDB lets one process write or several read, never both. LensDB puts its own
+reader/writer lock in front of DuckDB's, so that the wait is fair and bounded:
+
+- `.catalog.lock`: readers hold it shared and the writer exclusive, for the life of one
+  connection (the writer holds its connection only for one batch's transaction);
+- `.catalog.gate`: a turnstile. A reader passes it (takes and drops it shared) before it
+  takes the lock; a writer holds it exclusive while it waits for the lock, so new readers
+  queue behind a waiting writer instead of overtaking it, and the readers already in
+  finish their (short) connections. A writer never starves under a stream of readers.
+
+Both are `flock` locks on files beside the catalog, so they hold between processes and
+between threads (each connection opens its own file description); a thread that already
+holds the catalog (a nested connection) does not lock again. Errors that DuckDB raises
+when it opens the file are not locks LensDB waits for: a corrupt file is reported at once.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from lensdb.errors import StoreError
+from lensdb.errors import StoreError, first_line
+from lensdb.storage.locks import flock_until, open_lock_file
 
 SCHEMA_VERSION = 1
 
@@ -38,15 +54,20 @@ CREATE TABLE IF NOT EXISTS count_models (
     active BOOLEAN, created_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS predictions (
     frame_id BIGINT, class VARCHAR, model_id INTEGER, value REAL, in_train BOOLEAN);
+CREATE TABLE IF NOT EXISTS condition_sets (
+    name VARCHAR PRIMARY KEY, object VARCHAR, condition_values VARCHAR, prompts VARCHAR,
+    created_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS detection_attributes (
+    frame_id BIGINT, class VARCHAR, x1 REAL, y1 REAL, x2 REAL, y2 REAL, set_name VARCHAR,
+    value VARCHAR, probability REAL, method VARCHAR, classifier_id INTEGER,
+    created_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS classifiers (
+    classifier_id INTEGER PRIMARY KEY, set_name VARCHAR, method VARCHAR, embedder_id VARCHAR,
+    embedder_spec VARCHAR, context VARCHAR, metrics VARCHAR, train_samples INTEGER,
+    file VARCHAR, active BOOLEAN, created_at TIMESTAMP);
 """
 
-# "different configuration": a read-only and a read-write connection in one process.
-LOCK_HINTS = ("lock", "Conflicting", "being used", "different configuration")
-
-
-def is_lock_error(exc: Exception) -> bool:
-    text = str(exc)
-    return any(h in text for h in LOCK_HINTS)
+_HELD = threading.local()  # per thread: lock file paths this thread holds now
 
 
 class Catalog:
@@ -54,37 +75,82 @@ class Catalog:
 
     def __init__(self, path: Path, lock_timeout: float = 30.0):
         self.path = Path(path)
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = lock_timeout  # seconds a connection waits for the catalog lock
+        self._lock_path = self.path.parent / ".catalog.lock"
+        self._gate_path = self.path.parent / ".catalog.gate"
 
     def exists(self) -> bool:
         return self.path.exists()
 
     @contextmanager
     def connect(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection, retried while another process holds the file's lock."""
-        con = self._open(write)
-        con.execute("SET enable_progress_bar = false")  # no bar on the user's terminal
+        """A connection, once the catalog lock is ours (waits up to `lock_timeout`)."""
+        with self._locked(write):
+            con = self._open(write)
+            try:
+                con.execute("SET enable_progress_bar = false")  # no bar on the terminal
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def _locked(self, write: bool) -> Iterator[None]:
+        held: set[str] = _HELD.__dict__.setdefault("paths", set())
+        key = str(self._lock_path)
+        if key in held:  # a nested connection in a thread that holds the catalog already
+            yield
+            return
+        deadline = time.monotonic() + self.lock_timeout
+        lock = open_lock_file(self._lock_path)
         try:
-            yield con
+            if lock is not None:
+                self._acquire(lock, write, deadline)
+            held.add(key)
+            try:
+                yield
+            finally:
+                held.discard(key)
         finally:
-            con.close()
+            if lock is not None:
+                os.close(lock)  # releases the flock
+
+    def _acquire(self, lock: int, write: bool, deadline: float) -> None:
+        gate = open_lock_file(self._gate_path)
+        try:
+            if gate is not None and not flock_until(
+                gate, fcntl.LOCK_EX if write else fcntl.LOCK_SH, deadline
+            ):
+                raise self._timeout()
+            if gate is not None and not write:
+                os.close(gate)  # a reader only passes the gate
+                gate = None
+            if not flock_until(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH, deadline):
+                raise self._timeout()
+        finally:
+            if gate is not None:
+                os.close(gate)  # the writer lets readers queue on the lock itself now
+
+    def _timeout(self) -> StoreError:
+        return StoreError(
+            f"the store at {self.path.parent} stayed locked by another process for "
+            f"{self.lock_timeout:.0f}s"
+        )
 
     def _open(self, write: bool) -> duckdb.DuckDBPyConnection:
+        # Only a clash of two configurations in this process (another thread's connection
+        # still closing) is waited out; anything else DuckDB raises is reported at once.
         deadline = time.monotonic() + self.lock_timeout
-        delay = 0.02
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=not write)
+            except duckdb.ConnectionException as exc:
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"cannot open the catalog {self.path}: {first_line(exc, 200)}"
+                    ) from None
+                time.sleep(0.01)
             except duckdb.Error as exc:
-                if not is_lock_error(exc) or time.monotonic() > deadline:
-                    if is_lock_error(exc):
-                        raise StoreError(
-                            f"the store at {self.path.parent} stayed locked by another "
-                            f"process for {self.lock_timeout:.0f}s"
-                        ) from None
-                    raise StoreError(f"cannot open the catalog {self.path}: {_first_line(exc)}")
-                time.sleep(delay)
-                delay = min(delay * 1.5, 0.25)
+                raise StoreError(_open_error(self.path, exc)) from None
 
     def create(self) -> None:
         """Create the schema in a new file, stamped with the schema version."""
@@ -116,9 +182,37 @@ class Catalog:
             return dict(con.execute("SELECT key, value FROM meta").fetchall())
 
 
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables a store made by an older LensDB lacks (a write connection)."""
+    for stmt in filter(str.strip, SCHEMA.split(";")):
+        con.execute(stmt)
+
+
 def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:200]
+def next_ids(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(next frame id, next segment id) as a connection sees them."""
+    row = con.execute(
+        "SELECT (SELECT coalesce(max(frame_id), -1) + 1 FROM frames), "
+        "(SELECT coalesce(max(segment_id), -1) + 1 FROM segments)"
+    ).fetchone()
+    assert row is not None  # an aggregate always gives one row
+    return int(row[0]), int(row[1])
+
+
+def one_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The row of a query that always gives one (an aggregate, a `SELECT` of values).
+
+    DuckDB types `fetchone()` as Optional; this is the explicit check for such queries."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("a single-row query returned no row")
+    return row
+
+
+def _open_error(path: Path, exc: duckdb.Error) -> str:
+    """The one-line message for a catalog DuckDB cannot open (DuckDB's own words say why:
+    "Corrupt database file", "not a valid DuckDB database file", a foreign lock, ...)."""
+    return f"cannot open the catalog {path}: {first_line(exc, 200)}"

@@ -7,14 +7,13 @@ Every codec works in L2 space on unit vectors, where L2 order equals cosine orde
 from __future__ import annotations
 
 import os
-import queue
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-from lensdb.errors import StoreError
+from lensdb.errors import StoreError, first_line
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,12 @@ def resolve_factory(name_or_factory: str) -> str:
     return info.factory if info else name_or_factory
 
 
+def normalise_factory(name_or_factory: str) -> str:
+    """The one spelling of a codec: registered names resolved (`PQ16` -> `PQ16np`, what
+    the store records), spaces dropped. Compare codecs by this, never by the text typed."""
+    return resolve_factory(re.sub(r"\s+", "", str(name_or_factory)))
+
+
 def min_training_points(factory: str) -> int:
     """How many vectors a codec wants before it can be trained (0: none needed)."""
     if factory in ("Flat", "SQfp16") or factory.startswith("IDMap"):
@@ -97,7 +102,7 @@ def make_codec(factory: str, dim: int):
     try:
         return faiss.index_factory(dim, factory, faiss.METRIC_L2)
     except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()[-1][:160]
+        reason = first_line(exc, last=True)
         raise StoreError(f"codec '{factory}' is not a valid FAISS factory for {dim} dims: {reason}")
 
 
@@ -121,43 +126,37 @@ def train_codec(index, factory: str, sample: np.ndarray):
         with _quiet_stderr():
             index.train(sample)
     except RuntimeError as exc:
-        raise StoreError(f"training the codec failed: {str(exc).strip().splitlines()[-1]}")
+        raise StoreError(f"training the codec failed: {first_line(exc, last=True)}")
     return index
 
 
-def _train_worker(factory: str, dim: int, sample: np.ndarray, out) -> None:
-    import faiss
-
-    index = faiss.index_factory(dim, factory, faiss.METRIC_L2)
-    with _quiet_stderr():
-        index.train(sample)
-    out.put(faiss.serialize_index(index).tobytes())
-
-
 def _train_in_child(factory: str, dim: int, sample: np.ndarray):
-    import multiprocessing as mp
+    """Train in a child process (`train_child.py`) that dies with this one; sample in on
+    its stdin, trained index out on its stdout."""
+    import io
+    import subprocess
+    import sys
+    from pathlib import Path
 
     import faiss
 
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    proc = ctx.Process(target=_train_worker, args=(factory, dim, sample, out), daemon=True)
-    proc.start()
-    data = None
-    while data is None and (proc.is_alive() or not out.empty()):
-        try:
-            data = out.get(timeout=0.5)
-        except queue.Empty:
-            continue
-    proc.join(timeout=10)
-    if data is None:
+    buf = io.BytesIO()
+    np.save(buf, sample, allow_pickle=False)
+    script = Path(__file__).with_name("train_child.py")
+    proc = subprocess.Popen(
+        # -P: the script's folder (this package, with a `codecs.py`) stays off sys.path
+        [sys.executable, "-P", str(script), factory, str(dim), str(os.getpid())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        data, _ = proc.communicate(buf.getvalue())
+    finally:
+        if proc.poll() is None:  # interrupted here: the child goes too
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0 or not data:
         raise StoreError(
             f"FAISS failed training codec '{factory}' on {dim}-d vectors (exit code "
-            f"{proc.exitcode}); choose another codec, e.g. OPQ64_256,PQ64 or PCA128,SQ8"
+            f"{proc.returncode}); choose another codec, e.g. OPQ64_256,PQ64 or PCA128,SQ8"
         )
     return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-
-
-def bytes_per_vector(index) -> int:
-    """Size of one stored code."""
-    return int(index.sa_code_size())

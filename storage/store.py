@@ -1,29 +1,40 @@
 """A LensDB store: a directory with a DuckDB catalog and FAISS vector segments.
 
 One writer at a time (a lock file); every batch is committed all-or-nothing: its segment
-file first, then one catalog transaction that lists it together with the frame rows.
+file first (encoded and fsynced outside the catalog lock), then one short catalog
+transaction that lists it together with the frame rows. Segments are merged by size tiers
+(`compaction.py`), and a Store keeps the merged index it last loaded until the store's
+commit counter moves (`Store.load_index`).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
+import math
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from lensdb.errors import EmbedderMismatchError, StoreError
-from lensdb.storage.catalog import Catalog, set_meta
+from lensdb.storage import compaction
+from lensdb.storage.catalog import Catalog, next_ids, set_meta
+from lensdb.storage.compaction import CompactionStats
+from lensdb.storage.index_cache import KeptIndex
+from lensdb.storage.locks import flock_until
 from lensdb.storage.vectors import VectorFiles, decode_all
+
+if TYPE_CHECKING:
+    from lensdb.types import Detections
 
 STORE_ENV = "LENSDB_STORE"
 DEFAULT_STORE = "lensdb-store"
-COMPACT_AFTER = 64  # segments; beyond this a writer merges them
 
 
 def default_store_path() -> Path:
@@ -36,7 +47,7 @@ class FrameRow:
 
     frame_index: int  # index in the decoded stream
     ts: float  # seconds, from pts
-    detections: object | None = None  # lensdb.types.Detections, None when not labelled
+    detections: Detections | None = None  # None when not labelled
 
 
 @dataclass
@@ -58,6 +69,8 @@ class Store:
         self.catalog = Catalog(self.root / "catalog.duckdb")
         self.vectors = VectorFiles(self.root)
         self.models_dir = self.root / "models"
+        self._kept_index = KeptIndex(self.vectors)  # reused until the commit counter moves
+        self._next: tuple[int, int] | None = None  # (frame id, segment id), while writing
 
     @classmethod
     def open(cls, root: str | Path | None = None, create: bool = False) -> Store:
@@ -82,22 +95,28 @@ class Store:
     # ---- writing -------------------------------------------------------------------------
 
     @contextmanager
-    def writer(self) -> Iterator[Store]:
-        """Hold the store's single-writer lock; cleans what a crashed writer left."""
+    def writer(self, wait: bool | float = False) -> Iterator[Store]:
+        """Hold the store's single-writer lock; cleans what a crashed writer left.
+
+        `wait`: False refuses at once when another process writes, True waits for it as long
+        as it takes, a number waits at most that many seconds.
+        """
         try:
             fd = os.open(self.root / ".writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StoreError(f"cannot write to the store at {self.root}: {exc.strerror}") from None
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            seconds = math.inf if wait is True else float(wait or 0.0)
+            if not flock_until(fd, fcntl.LOCK_EX, time.monotonic() + seconds):
+                hint = "still running" if wait else "wait for it (ingest --wait)"
                 raise StoreError(
-                    f"another process is writing to the store at {self.root}; wait for it"
-                ) from None
+                    f"another process is writing to the store at {self.root}; {hint}"
+                )
             self._recover()
+            self._next = None
             yield self
         finally:
+            self._next = None
             os.close(fd)
 
     def _recover(self) -> None:
@@ -118,15 +137,17 @@ class Store:
                     f"this store holds vectors of embedder '{meta['embedder_id']}', not "
                     f"'{embedder_id}'; use --embedder {spec} or another --store"
                 )
-            if codec and codec != meta["codec"]:
+            from lensdb.storage.codecs import normalise_factory
+
+            if codec and normalise_factory(codec) != normalise_factory(meta["codec"]):
                 raise StoreError(
                     f"this store uses codec '{meta['codec']}', fixed when it was created; "
                     f"drop --codec or use another --store"
                 )
             return meta["codec"]
-        from lensdb.storage.codecs import DEFAULT_CODEC, make_codec, resolve_factory
+        from lensdb.storage.codecs import DEFAULT_CODEC, make_codec, normalise_factory
 
-        factory = resolve_factory(codec or DEFAULT_CODEC)
+        factory = normalise_factory(codec or DEFAULT_CODEC)
         make_codec(factory, dim)  # validates the factory string before anything is stored
         with self.catalog.connect(write=True) as con:
             con.execute("BEGIN")
@@ -162,16 +183,43 @@ class Store:
             return con.execute("SELECT count(*) FROM segments").fetchall()[0][0] == 0
 
     def commit_batch(self, batch: Batch, codec) -> np.ndarray:
-        """Commit frames, detections, counts, predictions and vectors at once; frame ids."""
+        """Commit frames, detections, counts, predictions and vectors at once; frame ids.
+
+        The caller holds `writer()`, so the next ids cannot change under it: the segment is
+        encoded and fsynced before the catalog is locked, and the transaction that lists it
+        is short. A crash in between leaves an unlisted file, which the next writer removes.
+        """
+        n = len(batch.frames)
+        for _ in range(2):
+            if self._next is None:
+                with self.catalog.connect() as con:
+                    self._next = next_ids(con)
+            first, seg_id = self._next
+            ids = np.arange(first, first + n, dtype=np.int64)
+            name = self.vectors.write_segment(codec, batch.vectors, ids)
+            try:
+                if self._commit_rows(batch, ids, seg_id, name):
+                    self._next = (first + n, seg_id + 1)
+                    return ids
+            except BaseException:
+                self.vectors.remove(name)  # never listed: nobody reads it
+                raise
+            self.vectors.remove(name)
+            self._next = None  # the catalog moved (not through this Store): once more
+        raise StoreError(f"the store at {self.root} is being written by another writer")
+
+    def forget_next_ids(self) -> None:
+        """Drop the next ids `commit_batch` keeps (after another write that takes one)."""
+        self._next = None
+
+    def _commit_rows(self, batch: Batch, ids: np.ndarray, seg_id: int, name: str) -> bool:
+        """The catalog half of a commit; False (nothing written) when the ids are stale."""
         n = len(batch.frames)
         with self.catalog.connect(write=True) as con:
             con.execute("BEGIN")
-            first = con.execute("SELECT coalesce(max(frame_id), -1) + 1 FROM frames").fetchone()[0]
-            ids = np.arange(first, first + n, dtype=np.int64)
-            seg_id = con.execute(
-                "SELECT coalesce(max(segment_id), -1) + 1 FROM segments"
-            ).fetchone()[0]
-            name = self.vectors.write_segment(codec, batch.vectors, ids)
+            if (int(ids[0]), seg_id) != next_ids(con):
+                con.execute("ROLLBACK")
+                return False
             con.execute("INSERT INTO segments VALUES (?, ?, ?, now())", [seg_id, name, n])
             frames = pa.table(
                 {
@@ -205,29 +253,48 @@ class Store:
                 con.register("new_preds", preds)
                 con.execute("INSERT INTO predictions SELECT * FROM new_preds")
             con.execute("COMMIT")
-        return ids
+        return True
 
-    def compact(self) -> None:
-        """Merge all segments into one file (writer only)."""
-        with self.catalog.connect() as con:
-            rows = con.execute("SELECT segment_id, file FROM segments").fetchall()
-        if len(rows) < 2:
-            return
-        name, total = self.vectors.merge_to_file([r[1] for r in rows])
+    def label_frames(self, frame_ids: list[int], detections: list) -> int:
+        """Store detector output for frames already in the store and mark them labelled, in
+        one transaction (writer only). Idempotent: a frame's earlier detections and counts
+        are replaced, never doubled. Returns how many frames were labelled."""
+        if len(frame_ids) != len(detections):
+            raise StoreError("label_frames needs one Detections per frame id")
+        if not frame_ids:
+            return 0
+        ids = np.asarray(frame_ids, np.int64)
+        dets, counts = _detection_tables(ids, [FrameRow(0, 0.0, d) for d in detections])
         with self.catalog.connect(write=True) as con:
             con.execute("BEGIN")
-            new_id = max(r[0] for r in rows) + 1
-            con.execute("DELETE FROM segments")
-            con.execute("INSERT INTO segments VALUES (?, ?, ?, now())", [new_id, name, total])
-            con.execute("UPDATE frames SET segment_id = ?", [new_id])
+            con.register("label_ids", pa.table({"frame_id": ids}))
+            con.execute("DELETE FROM detections WHERE frame_id IN (SELECT frame_id FROM label_ids)")
+            con.execute("DELETE FROM counts WHERE frame_id IN (SELECT frame_id FROM label_ids)")
+            if dets.num_rows:
+                con.register("new_dets", dets)
+                con.execute("INSERT INTO detections SELECT * FROM new_dets")
+            if counts.num_rows:
+                con.register("new_counts", counts)
+                con.execute("INSERT INTO counts SELECT * FROM new_counts")
+            con.execute("UPDATE frames SET labelled = true "
+                        "WHERE frame_id IN (SELECT frame_id FROM label_ids)")
             con.execute("COMMIT")
-        self.vectors.remove_unlisted({name})
+        return len(ids)
 
-    def maybe_compact(self) -> None:
+    def segments(self) -> list[tuple[int, str, int]]:
+        """(segment id, file, vectors) of every listed segment, oldest first."""
         with self.catalog.connect() as con:
-            n = con.execute("SELECT count(*) FROM segments").fetchone()[0]
-        if n > COMPACT_AFTER:
-            self.compact()
+            rows = con.execute("SELECT segment_id, file, n FROM segments ORDER BY 1").fetchall()
+        return [(int(i), str(f), int(n)) for i, f, n in rows]
+
+    def compact(self) -> CompactionStats:
+        """Merge all segments into one file (writer only); what was rewritten."""
+        return compaction.merge_all(self)
+
+    def maybe_compact(self) -> CompactionStats:
+        """Merge segments of similar size (writer only; see `compaction`): a vector is
+        rewritten about once per size tier it climbs, O(log n) times in all."""
+        return compaction.merge_tiers(self)
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -235,16 +302,18 @@ class Store:
         return self.catalog.meta()
 
     def load_index(self):
-        """The committed vectors as one in-memory FAISS IndexIDMap2 (ids = frame ids)."""
-        for _ in range(5):  # a compaction may delete a file between listing and reading
+        """The committed vectors as one in-memory FAISS IndexIDMap2 (ids = frame ids), kept
+        on this Store until its commit counter moves (see `index_cache`). Read-only."""
+        for attempt in range(5):  # a merge may delete a file between listing and reading
             with self.catalog.connect() as con:
-                rows = con.execute("SELECT file FROM segments ORDER BY 1").fetchall()
-            files = [r[0] for r in rows]
+                rows = con.execute("SELECT segment_id, file FROM segments ORDER BY 1").fetchall()
             try:
-                return self.vectors.load(files)
+                return self._kept_index.get(int(rows[-1][0]) if rows else -1,
+                                            [str(r[1]) for r in rows])
             except StoreError:
-                continue
-        return self.vectors.load(files)
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
 
     def decoded_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(frame ids, vectors as the codec gives them back), sorted by frame id."""
@@ -287,7 +356,3 @@ def _detection_tables(ids: np.ndarray, frames: list[FrameRow]) -> tuple[pa.Table
         }
     )
     return dets, counts
-
-
-def dumps(obj: object) -> str:
-    return json.dumps(obj, sort_keys=True)

@@ -3,7 +3,8 @@
 Each committed batch adds one segment (an IndexIDMap2 whose ids are frame ids). A segment
 file is written and fsynced before the catalog transaction that lists it, so a crash
 leaves at most an unlisted file, which the next writer removes. Readers load only the
-segments the catalog lists. `compact` merges segments into one.
+segments the catalog lists. A merge (`Store.maybe_compact`) writes a new segment file and
+deletes the ones it replaces once the catalog lists the new one.
 """
 
 from __future__ import annotations
@@ -32,11 +33,19 @@ def fsync_dir(path: Path) -> None:
 
 
 def atomic_write_index(index, path: Path) -> None:
+    """Write through Python's file object: a short write (a full disk) raises OSError here.
+    `faiss.write_index(index, filename)` only prints its close error and leaves a torn
+    file that a commit would then list."""
     faiss = _faiss()
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    faiss.write_index(index, str(tmp))
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            faiss.write_index(index, faiss.PyCallbackIOWriter(f.write))
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     fsync_dir(path.parent)
 
@@ -96,6 +105,13 @@ class VectorFiles:
         name = f"seg-{first:012d}-{uuid.uuid4().hex[:8]}.faiss"
         atomic_write_index(merged, self.dir / name)
         return name, int(merged.ntotal)
+
+    def remove(self, name: str) -> None:
+        """Delete one segment file (one no catalog row lists any more, or ever did)."""
+        (self.dir / name).unlink(missing_ok=True)
+
+    def file_size(self, name: str) -> int:
+        return (self.dir / name).stat().st_size
 
     def remove_unlisted(self, listed: set[str]) -> int:
         """Delete segment files (and temp files) that no committed catalog row lists."""

@@ -23,6 +23,7 @@ def store(tmp_path_factory, bikes, offline_pair):
     root = tmp_path_factory.mktemp("export")
     db = lensdb.open(str(root / "store"), create=True)
     db.ingest([str(bikes)], **offline_pair, stride=5, detect_every=1, batch_size=25,
+              conf=0.25,  # the queries below count cars at the low threshold
               codec_train_size=25)
     return db.store
 

@@ -155,3 +155,21 @@ def test_text_search_through_clip(tmp_path_factory, make_video):
     assert len(hits) == 5 and all(-1.0 <= h.score <= 1.0 for h in hits)
     narrow = search(db.store, text="a red square", k=3, where="time > 0.85s", embedder=spec)
     assert sorted(round(h.ts, 1) for h in narrow) == [0.9, 1.0, 1.1]
+
+
+def test_searches_on_one_store_reuse_its_index_until_a_commit(store, monkeypatch):
+    from lensdb.storage.store import Store
+    from lensdb.storage.vectors import VectorFiles
+
+    reads: list[str] = []
+    original = VectorFiles.read_segment
+    monkeypatch.setattr(VectorFiles, "read_segment",
+                        lambda self, name: reads.append(name) or original(self, name))
+    kept = Store.open(store.root)  # what a long-lived caller (the service) holds
+    first = search(kept, like=7, k=3)
+    n = len(reads)
+    assert n >= 1
+    assert search(kept, like=7, k=3) == first and search(kept, like=20, k=3)
+    assert len(reads) == n  # no segment read again: the index was kept
+    assert search(Store.open(store.root), like=7, k=3) == first  # a new Store loads its own
+    assert len(reads) == 2 * n

@@ -1,4 +1,6 @@
-"""Count predictors on stored embeddings: MLPs and kNN label propagation, per class.
+"""Count predictors per class: interpolation in time between labels, kNN label propagation
+and MLPs on the stored embeddings, and a learned combination; picked by fill-in
+(out-of-fold) error, refitted on every label (fit.py has the protocol).
 
     from lensdb.counting import TrainConfig, train_counters, ActivePredictors
     report = train_counters(store, TrainConfig(classes=("person", "car")))

@@ -20,7 +20,7 @@ import numpy as np
 
 from lensdb.counting.config import TrainConfig
 from lensdb.counting.train import Progress, fit_mlp
-from lensdb.errors import EmbedderMismatchError, LensDBError
+from lensdb.errors import EmbedderMismatchError, LensDBError, first_line
 from lensdb.storage import Store
 
 COCO_CATEGORIES = {"person": 1, "car": 3}
@@ -48,7 +48,7 @@ def read_coco(path: str | Path) -> CocoSet:
     except FileNotFoundError:
         raise LensDBError(f"COCO annotation file {path} does not exist")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _not_coco(path, f"not JSON: {str(exc).splitlines()[0][:80]}")
+        raise _not_coco(path, f"not JSON: {first_line(exc, 80)}")
     if not isinstance(data, dict):
         raise _not_coco(path, "top level is not an object")
     images, annotations = data.get("images"), data.get("annotations")

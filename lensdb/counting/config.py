@@ -10,7 +10,7 @@ from lensdb.errors import LensDBError
 SIZES = ("tiny", "small", "medium")
 SPLITS = ("video", "time")
 LOSSES = ("mse", "huber", "poisson")
-METHODS = ("auto", "mlp", "knn")
+METHODS = ("auto", "mlp", "knn", "interp", "combo")
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,14 @@ class TrainConfig:
     # Stage settings: from-scratch training, and fine-tuning after COCO pretraining.
     pretrain: StageConfig = PRETRAIN
     finetune: StageConfig = FINETUNE
-    # "auto": train both and keep, per class, the lower validation MAE; or force one.
+    # "auto": per class, the embedding model (MLP or kNN) with the lower new-footage
+    # validation MAE, then the deployed method (interp, knn, the embedding model, combo) with
+    # the lowest fill-in (out-of-fold) MAE; or force one (mlp / knn: that embedding model
+    # alone; interp / combo: that, with the auto embedding model as the fallback).
     method: str = "auto"
+    # Interleaved folds of the fill-in regime: fold = rank of a labelled frame within its
+    # video mod `folds`.
+    folds: int = 5
     # Neighbours of kNN label propagation (cosine, distance-weighted mean of counts).
     knn_k: int = 5
     # A COCO instances json and its image folder for two-stage training (person and car).
@@ -77,7 +83,9 @@ class TrainConfig:
             (self.size in SIZES, f"--size must be one of {', '.join(SIZES)}, not '{self.size}'"),
             (self.split in (None, *SPLITS), f"--split must be video or time, not '{self.split}'"),
             (self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, not '{self.loss}'"),
-            (self.method in METHODS, f"--method must be auto, mlp or knn, not '{self.method}'"),
+            (self.method in METHODS,
+             f"--method must be one of {', '.join(METHODS)}, not '{self.method}'"),
+            (self.folds >= 2, "folds must be at least 2"),
             (0.0 < self.train_fraction < 1.0, "--train-fraction must lie strictly between 0 and 1"),
             (0.0 < self.val_fraction < 1.0, "val_fraction must lie strictly between 0 and 1"),
             (self.knn_k >= 1, "knn k must be at least 1"),

@@ -7,9 +7,14 @@ the neighbours of an unlabelled frame are mostly its labelled neighbours in time
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from lensdb.errors import LensDBError
+
+if TYPE_CHECKING:
+    import faiss
 
 EPS = 1e-3  # added to the cosine distance so an exact duplicate does not divide by zero
 
@@ -38,7 +43,7 @@ class KnnPropagator:
         self.k = int(k)
         self.dim = self.vectors.shape[1]
         self.meta = meta or {}
-        self._index = None
+        self._index: faiss.IndexFlatIP | None = None  # built on the first search
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(similarities, positions) of the k nearest labelled vectors, best first."""
@@ -48,10 +53,11 @@ class KnnPropagator:
             sims = queries @ self.vectors.T
             pos = np.argsort(-sims, axis=1, kind="stable")[:, :k]
             return np.take_along_axis(sims, pos, axis=1), pos
-        if self._index is None:
-            self._index = faiss.IndexFlatIP(self.dim)
-            self._index.add(self.vectors)
-        return self._index.search(queries, k)
+        index = self._index
+        if index is None:
+            index = self._index = faiss.IndexFlatIP(self.dim)
+            index.add(self.vectors)
+        return index.search(queries, k)
 
     def predict(self, vectors: np.ndarray, batch_size: int = 8192) -> np.ndarray:
         """Predicted counts (float32, >= 0) for (n, D) vectors."""

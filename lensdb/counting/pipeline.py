@@ -1,5 +1,6 @@
-"""`train_counters`: split, train MLP and kNN per class, pick by validation, evaluate on the
-held-out part, register the winner and write its predictions for every frame of the store.
+"""`train_counters`: per class, evaluate in both regimes (fit.py: new footage on the split,
+fill-in out of fold), refit the fill-in winner on every label, register it and write its
+predictions for every frame of the store (labelled frames: their out-of-fold value).
 """
 
 from __future__ import annotations
@@ -10,29 +11,32 @@ from typing import Any
 import numpy as np
 
 from lensdb.counting.config import TrainConfig
-from lensdb.counting.knn import KnnPropagator
-from lensdb.counting.metrics import evaluate
-from lensdb.counting.registry import register_model
+from lensdb.counting.fit import Frames, fit_class
+from lensdb.counting.registry import compact_vectors, register_model
 from lensdb.counting.split import Split, make_split
-from lensdb.counting.train import Progress, fit_mlp
+from lensdb.counting.train import Progress
 from lensdb.errors import LensDBError
 from lensdb.storage import Store
 
 
 @dataclass
 class ClassReport:
-    """What was trained for one class and how it did."""
+    """What was trained for one class and how it did, in both regimes."""
 
     cls: str
-    method: str  # the winner: "mlp" or "knn"
+    method: str  # deployed, by fill-in MAE: "interp", "knn", "mlp" or "combo"
     model_id: int
     file: str  # model file under the store's models dir
-    validation_mae: dict[str, float]  # candidate -> MAE on the validation part (+ baseline)
-    test: dict  # metrics.evaluate() on the held-out part: model vs baseline
-    train_frames: int  # labelled frames the model learned from (fit + validation)
-    test_frames: int
-    mlp_epochs: int | None = None  # epochs the MLP ran before early stopping
+    validation_mae: dict[str, float]  # new footage: embedding model -> validation MAE
+    test: dict  # new footage: metrics.evaluate() of the embedding model on the held-out part
+    train_frames: int  # labelled frames the deployed model was refitted on (all of them)
+    test_frames: int  # labelled frames of the new-footage held-out part
+    mlp_epochs: int | None = None  # epochs the MLP ran (the validation's best epoch)
     pretrained: bool = False  # the MLP started from COCO pretraining
+    embedding_model: str = ""  # "mlp" or "knn": new footage, and the fallback
+    fill_in: dict = field(default_factory=dict)  # evaluate() of the winner, out of fold
+    fill_in_mae: dict[str, float] = field(default_factory=dict)  # candidate -> fill-in MAE
+    why: str = ""  # the winner and the candidates' fill-in MAE, one line
 
 
 @dataclass
@@ -130,6 +134,15 @@ def _label_counts(store: Store, data: _Data, classes: list[str]) -> None:
             data.counts[cls][i] += n
 
 
+def load_labelled(store: Store, classes: list[str] | None = None) -> tuple[_Data, list[str]]:
+    """Every frame with its vector, and the labelled frames' counts of `classes` (default:
+    every detected class, most detections first); for benchmarks and tools."""
+    data = _load(store)
+    chosen = list(classes) if classes else list(data.totals)
+    _label_counts(store, data, chosen)
+    return data, chosen
+
+
 def train_counters(
     store: Store, config: TrainConfig, progress: Progress | None = None, embedder: Any = None
 ) -> TrainReport:
@@ -164,6 +177,7 @@ def train_counters(
         if coco is not None and config.method != "knn":  # kNN gains nothing from COCO
             from lensdb.counting.coco import coco_vectors, pretrain_states
 
+            assert config.coco_images is not None  # validate(): given with the annotations
             cvec, cached = coco_vectors(store, coco, config.coco_images, embedder, progress)
             states = pretrain_states(cvec, coco, classes, config, progress)
             report.coco = {"images": len(cvec), "cached": cached, "pretrained": sorted(states)}
@@ -181,61 +195,47 @@ def _train_class(
     store: Store, data: _Data, split: Split, cls: str, config: TrainConfig,
     init_state: dict | None, progress: Progress | None,
 ) -> tuple[ClassReport, np.ndarray]:
+    frames = Frames(vectors=data.vectors, video=data.video_of, ts=data.ts,
+                    labelled=data.labelled, y=data.counts[cls], names=data.names)
+    fit = fit_class(frames, split, config, cls, init_state, progress)
     x = data.vectors[data.labelled]
-    y = data.counts[cls]
-    train = split.train
-    val_mae = {"baseline": float(np.mean(np.abs(y[split.val] - y[split.fit].mean())))}
-    fit = None
-    if config.method in ("auto", "mlp"):
-        stage = config.finetune if init_state is not None else config.pretrain
-        fit = fit_mlp(
-            x[split.fit], y[split.fit], x[split.val], y[split.val], stage, size=config.size,
-            dropout=config.dropout, loss=config.loss, seed=config.seed, init_state=init_state,
-            progress=progress, task=f"{cls}: mlp" + (" fine-tune" if init_state else ""),
-        )
-        val_mae["mlp"] = fit.best_val_mae
-    if config.method in ("auto", "knn"):
-        knn = KnnPropagator(x[split.fit], y[split.fit], config.knn_k)
-        val_mae["knn"] = float(np.mean(np.abs(knn.predict(x[split.val]) - y[split.val])))
-        if progress:
-            progress(f"{cls}: knn", 1, 1)
-    method = min((m for m in ("mlp", "knn") if m in val_mae), key=lambda m: val_mae[m])
-
-    base_meta = {
-        "class": cls, "method": method, "embedder_id": store.meta()["embedder_id"],
-        "codec": store.meta().get("codec"), "dim": int(x.shape[1]), "split": split.kind,
-        "seed": config.seed,
+    meta: dict[str, Any] = {
+        "class": cls, "method": fit.method, "embedding_model": fit.embedding,
+        "embedder_id": store.meta()["embedder_id"], "codec": store.meta().get("codec"),
+        "dim": int(x.shape[1]), "split": split.kind, "seed": config.seed, "folds": config.folds,
+        "combiner": fit.combiner,
     }
-    if method == "mlp":
-        from lensdb.counting.mlp import MlpPredictor
-
-        predictor: Any = MlpPredictor(fit.model, base_meta)
-        meta = base_meta | {"size": config.size, "dropout": config.dropout, "loss": config.loss}
-        payload: dict = {"state_dict": fit.model.state_dict()}
+    if fit.embedding == "mlp":
+        meta |= {"size": config.size, "dropout": config.dropout, "loss": config.loss}
+        payload: dict = {"state_dict": fit.predictor.model.state_dict()}
     else:
-        predictor = KnnPropagator(x[train], y[train], config.knn_k)
-        meta = base_meta | {"k": config.knn_k, "size": f"k={config.knn_k}"}
-        payload = {"frame_ids": data.frame_ids[data.labelled][train], "counts": y[train]}
-
-    baseline = float(y[train].mean())
-    test = evaluate(
-        y[split.test], predictor.predict(x[split.test]), baseline,
-        data.video_of[data.labelled][split.test], data.names,
-    )
-    values = predictor.predict(data.vectors)
+        meta |= {"k": config.knn_k, "size": f"k={config.knn_k}"}
+        payload = {"frame_ids": data.frame_ids[data.labelled], "counts": frames.y,
+                   **compact_vectors(store.codec(), x)}
+    # labelled frames keep their out-of-fold value: what the query error estimates measure
+    values = fit.deploy[fit.method].copy()
+    values[data.labelled] = fit.oof[fit.method]
     in_train = np.zeros(len(data.frame_ids), bool)
-    in_train[data.labelled[train]] = True
-    stored_metrics = {"test": test, "validation_mae": val_mae, "split": split.kind}
+    fill_in_mae = {m: r["mae"] for m, r in fit.fill_in.items()}
+    stored_metrics = {
+        "mae": fill_in_mae[fit.method], "why": fit.why, "fill_in": fit.fill_in_test,
+        "fill_in_mae": fill_in_mae, "new_footage": fit.test, "test": fit.test,
+        "validation_mae": fit.validation_mae, "split": split.kind, "folds": config.folds,
+        "embedding_model": fit.embedding, "config": config.to_dict(),
+    }
     model_id, path = register_model(
-        store, meta, payload, stored_metrics, len(train), data.frame_ids, values, in_train
+        store, meta, payload, stored_metrics, len(data.labelled), data.frame_ids, values,
+        in_train,
     )
     if progress:
         progress(f"{cls}: saved", 1, 1)
     return (
         ClassReport(
-            cls=cls, method=method, model_id=model_id, file=path.name, validation_mae=val_mae,
-            test=test, train_frames=len(train), test_frames=len(split.test),
-            mlp_epochs=fit.epochs_run if fit else None, pretrained=init_state is not None,
+            cls=cls, method=fit.method, model_id=model_id, file=path.name,
+            validation_mae=fit.validation_mae, test=fit.test, train_frames=len(data.labelled),
+            test_frames=len(split.test), mlp_epochs=fit.mlp_epochs if fit.embedding == "mlp"
+            else None, pretrained=init_state is not None, embedding_model=fit.embedding,
+            fill_in=fit.fill_in_test, fill_in_mae=fill_in_mae, why=fit.why,
         ),
         values,
     )
@@ -265,4 +265,5 @@ def _plot(
             )
         )
     note = f"embedder {report.embedder_id}, codec {report.codec}, {report.split} split"
+    assert config.plot is not None  # called only when there is a plot to make
     return plot_counts(config.plot, data.names.get(video, str(video)), series, note)

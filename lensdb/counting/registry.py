@@ -1,8 +1,11 @@
 """Count models in the store: model files, catalog rows and the predictions they write.
 
-A model file lives under `store.models_dir`: an MLP as a torch file (state dict plus
-metadata), a kNN propagator as an .npz of its labelled frame ids and counts (their vectors
-are read back from the store). Each carries the embedder id it was trained for.
+A model file lives under `store.models_dir`, named after the deployed method (interp,
+knn, mlp, combo) and holding its embedding model (`meta["embedding_model"]`: what predicts
+frames ingested later, past the labels): an MLP as a torch file (state dict plus
+metadata), kNN as an .npz of its labelled frame ids, counts and decoded vectors (so loading
+it never decodes the store; files of format 1 have no vectors). Each carries the embedder
+id it was trained for; a combination's weights are in its metadata.
 """
 
 from __future__ import annotations
@@ -18,9 +21,15 @@ import pyarrow as pa
 
 from lensdb.errors import StoreError
 from lensdb.storage import Store
-from lensdb.storage.vectors import roundtrip
+from lensdb.storage.catalog import one_row
+from lensdb.storage.vectors import pca_mean_correction, roundtrip
 
-FORMAT = 1
+FORMAT = 2
+
+
+def embedding_kind(meta: dict) -> str:
+    """mlp or knn: the model that predicts from vectors alone."""
+    return str(meta.get("embedding_model") or meta["method"])
 
 
 def decode_like_store(codec: Any, vectors: np.ndarray) -> np.ndarray:
@@ -31,23 +40,43 @@ def decode_like_store(codec: Any, vectors: np.ndarray) -> np.ndarray:
     return roundtrip(codec, x)
 
 
+def compact_vectors(codec: Any, vectors: np.ndarray) -> dict[str, np.ndarray]:
+    """{"codes": ...} when the codec gives `vectors` (decoded ones) back exactly from their
+    codes, else {"vectors": ...}."""
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if codec is not None and len(x):
+        codes = codec.sa_encode(x)
+        if np.array_equal(decode_codes(codec, codes), x):
+            return {"codes": codes}
+    return {"vectors": x}
+
+
+def decode_codes(codec: Any, codes: np.ndarray) -> np.ndarray:
+    """Vectors of codes, as the store decodes them."""
+    out = codec.sa_decode(np.ascontiguousarray(codes, dtype=np.uint8))
+    corr = pca_mean_correction(codec)
+    return out + corr if corr is not None else out
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "class"
 
 
 def _save_model(path: Path, meta: dict, payload: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    if meta["method"] == "mlp":
+    if embedding_kind(meta) == "mlp":
         import torch
 
         torch.save({"meta": meta, "state_dict": payload["state_dict"]}, tmp)
     else:
         with open(tmp, "wb") as f:
+            rows = {k: payload[k] for k in ("codes", "vectors") if k in payload}
             np.savez(
                 f,
                 frame_ids=np.asarray(payload["frame_ids"], np.int64),
                 counts=np.asarray(payload["counts"], np.float32),
                 meta=np.array(json.dumps(meta)),
+                **rows,
             )
     os.replace(tmp, path)
 
@@ -62,7 +91,11 @@ def read_model_file(path: Path) -> tuple[dict, dict]:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         return blob["meta"], {"state_dict": blob["state_dict"]}
     with np.load(path, allow_pickle=False) as z:
-        return json.loads(str(z["meta"])), {"frame_ids": z["frame_ids"], "counts": z["counts"]}
+        payload = {"frame_ids": z["frame_ids"], "counts": z["counts"]}
+        for key in ("codes", "vectors"):
+            if key in z.files:
+                payload[key] = z[key]
+        return json.loads(str(z["meta"])), payload
 
 
 def register_model(
@@ -83,10 +116,10 @@ def register_model(
     store.models_dir.mkdir(parents=True, exist_ok=True)
     with store.catalog.connect(write=True) as con:
         con.execute("BEGIN")
-        model_id = con.execute(
+        model_id = one_row(con.execute(
             "SELECT coalesce(max(model_id), 0) + 1 FROM count_models"
-        ).fetchone()[0]
-        suffix = ".pt" if meta["method"] == "mlp" else ".npz"
+        ))[0]
+        suffix = ".pt" if embedding_kind(meta) == "mlp" else ".npz"
         path = store.models_dir / f"count-{model_id:05d}-{_slug(cls)}-{meta['method']}{suffix}"
         meta = meta | {"model_id": int(model_id), "format": FORMAT}
         _save_model(path, meta, payload)

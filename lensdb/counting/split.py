@@ -133,3 +133,15 @@ def _time_split(
         np.concatenate(first) if first else empty,
         np.concatenate(second) if second else empty,
     )
+
+
+def fill_in_folds(video_ids: np.ndarray, times: np.ndarray, folds: int) -> np.ndarray:
+    """Fold of each labelled frame for the fill-in regime: its rank in time within its
+    video, mod `folds` (interleaved, so every fold spans the whole footage)."""
+    video_ids, times = np.asarray(video_ids), np.asarray(times)
+    out = np.zeros(len(video_ids), np.int64)
+    for video in np.unique(video_ids):
+        mine = np.flatnonzero(video_ids == video)
+        ranked = mine[np.argsort(times[mine], kind="stable")]
+        out[ranked] = np.arange(len(ranked)) % folds
+    return out

@@ -57,7 +57,23 @@ def fit_mlp(
     progress: Progress | None = None,
     task: str = "mlp",
 ) -> FitResult:
-    """Train an MLP from scratch (or from `init_state`) and keep the best validation epoch."""
+    """Train an MLP from scratch (or from `init_state`) and keep the best validation epoch.
+
+    Runs on one CPU thread: these MLPs are small, and several threads fighting over a
+    busy machine's cores made each step ~20x slower (measured on 2 shared cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit(x_train, y_train, x_val, y_val, stage, size, dropout, loss, seed,
+                    init_state, progress, task)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(x_train, y_train, x_val, y_val, stage, size, dropout, loss, seed, init_state,
+         progress, task) -> FitResult:
     import torch
 
     torch.manual_seed(seed)

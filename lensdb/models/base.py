@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -40,6 +42,43 @@ class Embedder(Protocol):
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """(n, dim) float32; raises LensDBError when the model has no text side."""
         ...
+
+
+@dataclass(frozen=True)
+class EmbeddedBatch:
+    """One batch of frames embedded, whose detections can be asked for afterwards (for
+    the frames chosen to be labelled, which may depend on the vectors)."""
+
+    vectors: np.ndarray  # (n, dim) float32, unit rows, one per frame of the batch
+    detect: Callable[[list[int]], list[Detections]]  # positions in the batch -> Detections
+
+
+@runtime_checkable
+class DetectAndEmbed(Protocol):
+    """A detector whose forward pass also gives an embedder's vectors (one network, two
+    heads: the SSD and its MobileNetV2 backbone). Ingest calls `detect_and_embed` once per
+    batch instead of running the network once to embed and again to detect."""
+
+    def embeds_like(self, embedder: Embedder) -> bool:
+        """True when `embedder`'s vectors come from this detector's own forward pass."""
+        ...
+
+    def detect_and_embed(self, images: list[np.ndarray]) -> EmbeddedBatch:
+        """One forward pass per image: the vectors now, detections on request."""
+        ...
+
+
+def embed_batch(detector: Detector, embedder: Embedder,
+                images: list[np.ndarray]) -> EmbeddedBatch:
+    """Embed a batch, keeping what detection needs: the shared forward pass when the pair
+    is one network (`DetectAndEmbed`), else the embedder now and the detector on request."""
+    if isinstance(detector, DetectAndEmbed) and detector.embeds_like(embedder):
+        return detector.detect_and_embed(images)
+
+    def detect(positions: list[int]) -> list[Detections]:
+        return detector.detect([images[i] for i in positions]) if positions else []
+
+    return EmbeddedBatch(embedder.embed_images(images), detect)
 
 
 def cache_dir() -> Path:

@@ -10,22 +10,35 @@ from pathlib import Path
 
 import numpy as np
 
-from lensdb.errors import LensDBError
+from lensdb.errors import LensDBError, first_line
 from lensdb.models.base import cache_dir, file_digest, l2_normalise
-from lensdb.models.registry import ModelSpec, register, unavailable
 from lensdb.models.resolve import ResolvedModel, shorten
+from lensdb.models.spec import ModelSpec, unavailable
 
 DEFAULT_ARCH = "ViT-B-32"
 DEFAULT_TAG = "laion2b_s34b_b79k"
+DEFAULT_HUB_REPO = "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"  # where open_clip gets DEFAULT_TAG
 
 
 def _hub_cache() -> Path:
     return cache_dir() / "open_clip"
 
 
-def _tag_cached(arch: str, tag: str) -> bool:
-    root = _hub_cache()
-    return root.exists() and any(p.suffix in (".bin", ".safetensors") for p in root.rglob("*"))
+def _hub_repo_cached(repo: str) -> bool:
+    """Weights of one Hugging Face hub repo are in the cache (hub layout models--ORG--NAME)."""
+    folder = _hub_cache() / ("models--" + repo.strip("/").replace("/", "--"))
+    return folder.is_dir() and any(
+        p.suffix in (".bin", ".safetensors") for p in folder.rglob("*"))
+
+
+def _tag_cached(arch: str, tag: str | None) -> bool:
+    """open_clip's weights for (arch, tag) are in the cache (open_clip must be importable)."""
+    import open_clip
+
+    if not tag:
+        return False
+    repo = open_clip.get_pretrained_cfg(arch, tag).get("hf_hub", "")
+    return bool(repo) and _hub_repo_cached(repo)
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
@@ -50,13 +63,15 @@ class OpenClipEmbedder:
         import torch
 
         hub_tag = pretrained is not None and not checkpoint
-        if hub_tag and pretrained not in open_clip.list_pretrained_tags_by_model(arch):
+        if hub_tag and pretrained is not None and pretrained not in \
+                open_clip.list_pretrained_tags_by_model(arch):
             known = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
             raise LensDBError(f"'{shorten(pretrained)}' is not a pretrained tag of {arch} "
                               f"(known: {known}); name a checkpoint file by a path, like "
                               f"./{shorten(pretrained)}")
         if hub_tag and not _tag_cached(arch, pretrained) and not hub_reachable():
             raise unavailable(name, "huggingface.co is not reachable from this machine")
+        import lensdb.finetune.tiny  # noqa: F401  (registers the lensdb-tiny architecture)
         root_logger = logging.getLogger()
         level = root_logger.level
         root_logger.setLevel(logging.CRITICAL)  # open_clip logs download failures at root
@@ -65,7 +80,7 @@ class OpenClipEmbedder:
                 arch, pretrained=pretrained, cache_dir=str(_hub_cache())
             )
         except Exception as exc:
-            text = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ""
+            text = first_line(exc, limit=100) if str(exc).strip() else ""
             if "download" in text.lower() or not isinstance(exc, RuntimeError):
                 raise unavailable(name, text or type(exc).__name__) from None
             raise LensDBError(f"open_clip cannot build '{arch}': {text}") from None
@@ -119,7 +134,7 @@ def fetch_default() -> Path:
     return _hub_cache()
 
 
-register(
+SPECS = (
     ModelSpec(
         name="clip-vit-b-32",
         kind="embedder",
@@ -128,6 +143,6 @@ register(
         size_mb=605.0,
         load=lambda: OpenClipEmbedder("clip-vit-b-32", DEFAULT_ARCH, DEFAULT_TAG),
         fetch=fetch_default,
-        is_present=lambda: _tag_cached(DEFAULT_ARCH, DEFAULT_TAG),
-    )
+        is_present=lambda: _hub_repo_cached(DEFAULT_HUB_REPO),  # no open_clip import
+    ),
 )

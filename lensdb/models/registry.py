@@ -1,43 +1,25 @@
 """Registries of detectors and embedders, keyed by name.
 
 Each entry knows where its weights come from, whether they are here, how to fetch them
-and how to load them. Model libraries are imported only inside `load`/`fetch`.
+and how to load them. Model libraries are imported only inside `load`/`fetch`. The
+built-in entries are the `SPECS` tables of the adapter modules in `BUILTIN_ADAPTERS`,
+read here on first use; `register` adds more (plugins, tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import importlib
 
-from lensdb.errors import LensDBError, ModelUnavailableError
+from lensdb.errors import LensDBError
 from lensdb.models.base import Detector, Embedder
+from lensdb.models.spec import OFFLINE_HINT, ModelSpec, unavailable
 
-OFFLINE_HINT = (
-    "offline alternatives: detector 'ssd-mobilenet-v2' and embedder 'mobilenet-v2' "
-    "(run `lensdb models fetch ssd-mobilenet-v2`), or a local .pt/.onnx file"
-)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One registered model."""
-
-    name: str  # registry key, what users type
-    kind: str  # "detector" or "embedder"
-    description: str  # one line for `lensdb models`
-    source: str  # where the weights come from
-    size_mb: float  # approximate size of the weights
-    load: Callable[..., Any]  # (**options) -> Detector | Embedder
-    fetch: Callable[[], Path]  # downloads the weights into the cache, returns the path
-    is_present: Callable[[], bool]  # weights already on this machine?
-    default_conf: float = 0.25  # detectors: confidence threshold used when none is given,
-    # chosen by measuring counts against what is there (see each adapter's spec)
-
+# adapter modules whose `SPECS` tables are the built-in models (imported on first use)
+BUILTIN_ADAPTERS = ("lensdb.models.yolo", "lensdb.models.clip", "lensdb.models.ssd_mobilenet")
 
 _DETECTORS: dict[str, ModelSpec] = {}
 _EMBEDDERS: dict[str, ModelSpec] = {}
+_LOADED: list[bool] = []  # the built-in tables have been read
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -47,8 +29,14 @@ def register(spec: ModelSpec) -> ModelSpec:
 
 
 def _ensure_builtins() -> None:
-    # Importing these modules only registers specs; their model libraries load lazily.
-    from lensdb.models import clip, ssd_mobilenet, yolo  # noqa: F401
+    # The adapters' modules are cheap to import: their model libraries load in `load`.
+    if _LOADED:
+        return
+    for module in BUILTIN_ADAPTERS:
+        for spec in importlib.import_module(module).SPECS:
+            table = _DETECTORS if spec.kind == "detector" else _EMBEDDERS
+            table.setdefault(spec.name, spec)  # one registered before keeps its place
+    _LOADED.append(True)
 
 
 def list_detectors() -> dict[str, ModelSpec]:
@@ -108,9 +96,5 @@ def get_embedder(name: str) -> Embedder:
     return clip.load_open_clip(resolved)
 
 
-def unavailable(what: str, reason: str) -> ModelUnavailableError:
-    """The one-line error for weights that cannot be had."""
-    return ModelUnavailableError(
-        f"{what}: weights cannot be had ({reason}); run `lensdb models fetch {what}` "
-        f"where the hub is reachable; {OFFLINE_HINT}"
-    )
+__all__ = ["OFFLINE_HINT", "ModelSpec", "register", "unavailable", "get_detector",
+           "get_embedder", "list_detectors", "list_embedders", "find_spec", "default_conf"]

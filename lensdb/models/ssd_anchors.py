@@ -1,4 +1,4 @@
-"""SSD MobileNet anchors, box decoding and NMS, in numpy.
+"""SSD MobileNet anchors and box decoding in numpy; NMS through `torchvision.ops`.
 
 The anchors follow the TF object detection API (`create_ssd_anchors` feeding a
 `MultipleGridAnchorGenerator`), which is how the SSD-MobileNetV2 models were trained and
@@ -58,8 +58,8 @@ def ssd_anchors(feature_map_sizes: tuple[int, ...] = FEATURE_MAP_SIZES) -> np.nd
         stride = 1.0 / size
         centers = (np.arange(size, dtype=np.float64) + 0.5) * stride
         # Index order y, x, anchor: the last axis varies fastest.
-        yc, xc, k = np.meshgrid(centers, centers, np.arange(len(specs)), indexing="ij")
-        k = k.ravel()
+        yc, xc, kk = np.meshgrid(centers, centers, np.arange(len(specs)), indexing="ij")
+        k = kk.ravel()
         out.append(np.stack([yc.ravel(), xc.ravel(), heights[k], widths[k]], axis=1))
     return np.concatenate(out).astype(np.float32)
 
@@ -92,18 +92,6 @@ def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area + areas - inter, 1e-12)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
-    """Greedy NMS for one class: indices of the kept boxes, best score first."""
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    keep: list[int] = []
-    while order.size:
-        best = int(order[0])
-        keep.append(best)
-        rest = order[1:]
-        order = rest[iou_one_to_many(boxes[best], boxes[rest]) <= iou_threshold]
-    return np.array(keep, dtype=np.int64)
-
-
 def multiclass_nms(
     boxes: np.ndarray,
     scores: np.ndarray,
@@ -112,29 +100,23 @@ def multiclass_nms(
     max_detections: int = 100,
     skip_class: int | None = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-class NMS over (n, 4) boxes and (n, c) scores.
+    """Per-class NMS over (n, 4) boxes and (n, c) scores (`torchvision.ops.batched_nms`:
+    a box is dropped when its IoU with a better box of its class is above the threshold).
 
     Returns (boxes (k, 4), scores (k,), class ids (k,)), best score first, k <= max_detections.
     """
-    kept_boxes, kept_scores, kept_classes = [], [], []
-    for c in range(scores.shape[1]):
-        if c == skip_class:
-            continue
-        idx = np.nonzero(scores[:, c] > score_threshold)[0]
-        if idx.size == 0:
-            continue
-        keep = idx[nms(boxes[idx], scores[idx, c], iou_threshold)]
-        kept_boxes.append(boxes[keep])
-        kept_scores.append(scores[keep, c])
-        kept_classes.append(np.full(keep.size, c, dtype=np.int64))
-    if not kept_boxes:
+    mask = np.asarray(scores) > score_threshold
+    if skip_class is not None:
+        mask[:, skip_class] = False
+    anchor, cls = np.nonzero(mask)
+    if anchor.size == 0:
         return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0,), np.int64)
-    all_boxes = np.concatenate(kept_boxes)
-    all_scores = np.concatenate(kept_scores)
-    all_classes = np.concatenate(kept_classes)
-    top = np.argsort(-all_scores, kind="stable")[:max_detections]
-    return (
-        all_boxes[top].astype(np.float32),
-        all_scores[top].astype(np.float32),
-        all_classes[top],
-    )
+    import torch  # lazily: importing this module stays cheap
+    from torchvision.ops import batched_nms
+
+    cand_boxes = np.ascontiguousarray(boxes[anchor], dtype=np.float32)
+    cand_scores = np.ascontiguousarray(scores[anchor, cls], dtype=np.float32)
+    keep = batched_nms(torch.from_numpy(cand_boxes), torch.from_numpy(cand_scores),
+                       torch.from_numpy(cls.astype(np.int64)), float(iou_threshold))
+    keep = keep.numpy()[:max_detections]  # sorted by decreasing score
+    return cand_boxes[keep], cand_scores[keep], cls[keep].astype(np.int64)

@@ -10,8 +10,8 @@ import numpy as np
 
 from lensdb.errors import ModelUnavailableError
 from lensdb.models.base import cache_dir, file_digest
-from lensdb.models.registry import ModelSpec, register, unavailable
 from lensdb.models.resolve import resolve_detector
+from lensdb.models.spec import ModelSpec, unavailable
 from lensdb.types import Detections
 
 
@@ -98,7 +98,7 @@ def load_yolo(name: str, conf: float = 0.25) -> YoloDetector:
     return YoloDetector(name, path, conf=conf)
 
 
-register(
+SPECS = (
     ModelSpec(
         name="yolo11n",
         kind="detector",
@@ -109,5 +109,5 @@ register(
         fetch=lambda: fetch_yolo("yolo11n"),
         is_present=lambda: weights_path("yolo11n").exists(),
         default_conf=0.25,  # ultralytics' own default, the one its COCO figures use
-    )
+    ),
 )

@@ -13,8 +13,9 @@ from __future__ import annotations
 from lensdb.query.execute import known_classes, matching_frame_ids, run_query
 from lensdb.query.parse import GRAMMAR, parse_predicate, parse_query
 from lensdb.query.result import QueryResult
+from lensdb.query.verified import run_verified
 
 __all__ = [
     "GRAMMAR", "QueryResult", "known_classes", "matching_frame_ids", "parse_predicate",
-    "parse_query", "run_query",
+    "parse_query", "run_query", "run_verified",
 ]

@@ -435,6 +435,7 @@ def aggregate_sql(query: p.Aggregate, classes: list[str], source: str,
     sql = Sql().add("WITH ").extend(plan.base(classes, source, frames))
     sql.add(", sel AS (SELECT *")
     if query.by is not None and query.by.kind == "time":
+        assert query.by.seconds is not None  # the parser gives BY time its bucket size
         sql.add(", floor(ts / ?) * ? AS bucket", float(query.by.seconds), float(query.by.seconds))
     sql.add(" FROM base WHERE ").extend(_filter(query.where, classes, plan)).add(")")
     keys = []

@@ -5,7 +5,10 @@ predictions, once with the predicted counts (the guess) and once with the detect
 counts (the truth). Precision = TP / (TP + FP), recall = TP / (TP + FN), each with a Wilson
 95% interval and the number of frames it rests on. Held-out frames (no prediction of a
 mentioned class was trained on them) are used; when there are none, all labelled frames
-with predictions are, and the estimate says it is in-sample (optimistic).
+with predictions are, and the estimate says it is in-sample (optimistic). `train-counter`
+stores each labelled frame's out-of-fold prediction (fill-in regime, not trained on that
+frame's label; pessimistic: twice the label spacing) next to the refitted model's
+predictions elsewhere, so these estimates keep their meaning after the refit on every label.
 
 Aggregates: the residuals r = predicted - detected of each aggregated class on the same
 kind of labelled frames (those where the WHERE holds on detected counts) give the bias b,
@@ -53,7 +56,7 @@ def confusion_counts(con, pred: p.Predicate | None, source: str,
     """The store half of `selection_estimate`: (tp, fp, fn, tn) per held_out, or None when
     the estimate needs none (it can run before the answer is known, beside the query)."""
     classes = p.predicate_classes(pred)
-    if source == "detected" or not classes:
+    if source == "detected" or pred is None or not classes:  # (no predicate: no classes)
         return None
     sql = es.confusion_sql(pred, classes, plan)
     return {bool(r[0]): tuple(int(x) for x in r[1:]) for r in
@@ -71,6 +74,7 @@ def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
     if not classes:
         return {"method": "exact", "note": "no counts in the predicate: the answer is exact"}
     by_basis = counts if counts is not None else confusion_counts(con, pred, source, plan)
+    assert by_basis is not None  # None only when detected or without classes, as above
     held = by_basis.get(True)
     if held:
         basis, (tp, fp, fn, tn) = "held-out", held
@@ -128,8 +132,9 @@ def aggregate_estimate(con, query: p.Aggregate, classes: list[str], source: str,
     if not classes:
         return {"method": "exact", "note": "no counts involved: the answer is exact"}, [
             {} for _ in rows]
-    stats, counts = facts if facts is not None else aggregate_facts(con, query, classes,
-                                                                    source, plan)
+    found = facts if facts is not None else aggregate_facts(con, query, classes, source, plan)
+    assert found is not None  # None only when detected or without classes, as above
+    stats, counts = found
     sel = None
     if query.where is not None and p.predicate_classes(query.where):
         sel = selection_estimate(con, query.where, source, sum(r["n_frames"] for r in rows),

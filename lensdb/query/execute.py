@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lensdb.errors import QueryError
+from lensdb.errors import ParameterError, QueryError
 from lensdb.query import compile as c
 from lensdb.query import plan as p
 from lensdb.query.estimate import (
@@ -45,6 +45,7 @@ from lensdb.query.layout import Layout
 from lensdb.query.lexer import fail, show
 from lensdb.query.parse import parse_predicate, parse_query
 from lensdb.query.result import QueryResult, make_table
+from lensdb.videos import resolve_query
 
 F64, I64 = pa.float64(), pa.int64()
 MAX_ATOM_IDS = 10_000  # video conditions listing more video ids take the general plan
@@ -61,13 +62,16 @@ def run_query(store, text: str, source: str = "best", frames: bool = False,
     """Answer a count query; see `lensdb query --help` for the language."""
     check_source(source)
     if gap is not None and not (math.isfinite(gap) and gap >= 0):
-        raise QueryError("--gap must be a number of seconds, 0 or more")
+        raise ParameterError("gap", "must be a number of seconds, 0 or more")
     query = parse_query(text)
     if isinstance(query, p.Aggregate) and (frames or gap is not None):
-        raise QueryError("--frames and --gap apply to selections, not to aggregates")
+        raise ParameterError("frames" if frames else "gap",
+                             "applies to selections, not to aggregates")
     if isinstance(query, p.Selection) and query.gap is not None and gap is not None:
-        raise QueryError("LIMIT ... GAP already spaces the moments apart; drop --gap")
+        raise ParameterError("gap", "cannot be given too: LIMIT ... GAP already spaces the "
+                             "moments apart")
     with store.catalog.connect() as con:
+        query = resolve_query(con, query)  # `video = X`: a path or a unique name
         classes = check_classes(con, p.count_refs(query), text, source)
         layout = Layout(con)
         if isinstance(query, p.Aggregate):
@@ -124,6 +128,7 @@ def matching_frame_ids(store, predicate_text: str, source: str = "best") -> np.n
     check_source(source)
     pred = parse_predicate(predicate_text)
     with store.catalog.connect() as con:
+        pred = resolve_query(con, pred)
         classes = check_classes(con, p.count_refs(pred), predicate_text, source)
         plan = choose_plan(Layout(con), classes, source, pred)
         sql = c.frame_ids_sql(pred, classes, source, plan)
@@ -188,7 +193,10 @@ def check_classes(con, refs: list[p.CountRef], text: str, source: str) -> list[s
     classes = list(dict.fromkeys(r.cls for r in refs))
     all_known, predicted, unlabelled = _quick_class_facts(con, classes)
     if not all_known:
-        _unknown_class(_class_facts(con)[0], refs, text)
+        from lensdb.classify.conditions import check_condition_refs  # count(car[parked])
+
+        conditions = check_condition_refs(con, refs, text)
+        _unknown_class(_class_facts(con)[0] + conditions, refs, text)
     if source != "detected":
         for ref in refs:
             if ref.cls not in predicted and (source == "predicted" or unlabelled):
@@ -228,6 +236,7 @@ def _selection(con, layout: Layout, plan: c.Plan, query: p.Selection, classes: l
     notes = []
     cols = list(c.columns(classes).values())
     if query.gap is not None:  # LIMIT n GAP d: BlazeIt-style picks
+        assert query.limit is not None  # the parser takes GAP only after LIMIT
         rows = pick(_arrow(con, c.frames_sql(query.where, classes, source, plan=plan)),
                     query.limit, query.gap)
         notes.append(f"LIMIT {query.limit} GAP {query.gap:g}s: matching frames picked in time "
@@ -236,9 +245,9 @@ def _selection(con, layout: Layout, plan: c.Plan, query: p.Selection, classes: l
         rows = _arrow(con, c.frames_sql(query.where, classes, source, query.limit, plan))
     if frames:
         table = rows.select(["frame_id", "video", "frame_index", "ts", "labelled",
-                             "by_prediction", *cols]).rename_columns(
+                             "by_prediction", *cols, "video_id"]).rename_columns(
             ["frame_id", "video", "frame_index", "time", "labelled", "predicted",
-             *[f"count({cls})" for cls in classes]])
+             *[f"count({cls})" for cls in classes], "video_id"])
         matched, predicted = rows.num_rows, _sum(pc.cast(rows["by_prediction"], pa.int64()))
         return QueryResult(text, source, "frames", table,
                            selection_estimate(con, query.where, source, matched, predicted,
@@ -255,8 +264,11 @@ def _selection(con, layout: Layout, plan: c.Plan, query: p.Selection, classes: l
         notes.append(f"moments less than {gap:g}s apart are merged")
     if query.limit is not None and query.gap is None:
         moments = moments.slice(0, query.limit)
-    table = moments.select(["video", "start", "stop", "frames", *cols]).rename_columns(
-        ["video", "start", "end", "frames", *[f"mean count({cls})" for cls in classes]])
+    # every answer names its videos by id too (names are for people, ids for export & co)
+    table = moments.select(["video", "start", "stop", "frames", *cols, "video_id"]
+                           ).rename_columns(["video", "start", "end", "frames",
+                                             *[f"mean count({cls})" for cls in classes],
+                                             "video_id"])
     estimate = selection_estimate(con, query.where, source, _sum(moments["frames"]),
                                   _sum(moments["n_predicted"]), plan, facts())
     return QueryResult(text, source, "moments", table, estimate, notes)
@@ -288,7 +300,8 @@ def pick(frames: pa.Table, limit: int, gap: float) -> pa.Table:
     times = frames["ts"].to_numpy(zero_copy_only=False)
     keep: list[int] = []
     last: dict = {}
-    starts = np.flatnonzero(np.r_[True, videos[1:] != videos[:-1]]) if len(videos) else []
+    starts: np.ndarray | list[int] = (
+        np.flatnonzero(np.r_[True, videos[1:] != videos[:-1]]) if len(videos) else [])
     for start, end in zip(starts, [*starts[1:], len(videos)]):
         if len(keep) >= limit:
             break
@@ -298,7 +311,10 @@ def pick(frames: pa.Table, limit: int, gap: float) -> pa.Table:
         while i < len(ts) and len(keep) < limit:
             prev = last.get(video)
             if prev is not None and sorted_times:
-                i = bisect.bisect_left(ts, True, lo=i, key=lambda t, prev=prev: t - prev >= gap)
+                def reached(t: float, prev: float = prev) -> bool:
+                    return t - prev >= gap
+
+                i = bisect.bisect_left(ts, True, lo=i, key=reached)
                 if i == len(ts):
                     break
             if prev is None or ts[i] - prev >= gap:
@@ -317,7 +333,7 @@ def _aggregate(con, query: p.Aggregate, classes: list[str], text: str,
     for r in raw:
         row = {}
         if by is not None:
-            row["video"] = r[1]
+            row["video_id"], row["video"] = r[0], r[1]
         if by is not None and by.kind == "time":
             row["start"], row["end"] = r[2], r[2] + by.seconds
         for i, agg in enumerate(query.aggs):
@@ -341,6 +357,8 @@ def _aggregate(con, query: p.Aggregate, classes: list[str], text: str,
         for agg in query.aggs:
             cols["±" + agg.name] = [e[agg.name] for e in errors]
             types["±" + agg.name] = F64
+    if by is not None:
+        cols["video_id"], types["video_id"] = [r["video_id"] for r in rows], I64
     notes = []
     if by is not None and by.kind == "time":
         notes.append(f"time buckets of {by.seconds:g}s within each video")

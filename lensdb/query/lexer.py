@@ -3,7 +3,7 @@
 Kinds: NUM (a plain number), DUR (a duration such as `10s`, `1m30s`, `250ms`, in
 seconds), IDENT (words; keywords are words matched case-insensitively by the parser),
 STR (a quoted string, `'...'` or `"..."`, with the quote doubled inside), OP (`= == !=
-<> < <= > >=`), and the punctuation `( ) , *`. Whitespace of any kind separates tokens.
+<> < <= > >=`), and the punctuation `( ) , * [ ]`. Whitespace of any kind separates tokens.
 """
 
 from __future__ import annotations
@@ -21,15 +21,23 @@ _NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _WORD = re.compile(r"[^\W\d](?:[\w\-.]*\w)?")
 _LETTERS = re.compile(r"[A-Za-z]+")
 _OPS = ("<=", ">=", "!=", "<>", "==", "=", "<", ">")
-_PUNCT = {"(": "LPAREN", ")": "RPAREN", ",": "COMMA", "*": "STAR"}
+_PUNCT = {"(": "LPAREN", ")": "RPAREN", ",": "COMMA", "*": "STAR", "[": "LBRACKET",
+          "]": "RBRACKET"}
 
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # NUM DUR IDENT STR OP LPAREN RPAREN COMMA STAR END
+    kind: str  # NUM DUR IDENT STR OP LPAREN RPAREN COMMA STAR LBRACKET RBRACKET END
     text: str  # the source text of the token (for STR: the unquoted value)
     pos: int  # offset of its first character in the query
     value: float | None = None  # NUM and DUR: the number (DUR in seconds)
+
+    @property
+    def number(self) -> float:
+        """The value of a NUM or DUR token (the lexer sets it for those)."""
+        if self.value is None:
+            raise ValueError(f"the {self.kind} token {self.text!r} has no number")
+        return self.value
 
     def is_word(self, *words: str) -> bool:
         return self.kind == "IDENT" and self.text.lower() in words

@@ -20,7 +20,8 @@ factor     := NOT factor | '(' predicate ')' | atom
 atom       := count op number
             | VIDEO ('=' | '!=') string | VIDEO [NOT] LIKE string
             | TIME BETWEEN duration AND duration | TIME op duration
-count      := COUNT '(' class ')'          class: a word, several words, or a quoted string
+count      := COUNT '(' class ['[' value ']'] ')'   class, value: words or a quoted string
+                                           (`car[parked]`: cars of condition value parked)
 op         := '=' | '==' | '!=' | '<>' | '<' | '<=' | '>' | '>='
 duration   := number unit {number unit}   units ms, s, m, h (a bare number is seconds)
 """
@@ -99,9 +100,9 @@ class _Parser:
         limit = gap = None
         if self.take_word("limit"):
             tok = self.expect("NUM", "a whole number after LIMIT")
-            if tok.value != int(tok.value) or tok.value < 1 or "." in tok.text:
+            if tok.number != int(tok.number) or tok.number < 1 or "." in tok.text:
                 raise fail("LIMIT needs a whole number of at least 1", self.text, tok.pos)
-            limit = int(tok.value)
+            limit = int(tok.number)
             if self.take_word("gap"):
                 gap = self.duration("a duration after GAP, e.g. 5s")
         self.expect_end("AND, OR, LIMIT or the end of the query")
@@ -210,12 +211,21 @@ class _Parser:
                 raise fail("the class name is empty", self.text, tok.pos)
             name = tok.text
         else:
-            words = []
+            words: list[str] = []
             while self.tok.kind in ("IDENT", "NUM") and (words or self.tok.kind == "IDENT"):
                 words.append(self.advance().text)
             if not words:
                 raise self.error("a class name, e.g. count(person)")
             name = " ".join(words)
+        if self.tok.kind == "LBRACKET":  # a condition value: count(car[parked])
+            self.advance()
+            words = []
+            while self.tok.kind in ("IDENT", "NUM", "STR"):
+                words.append(self.advance().text)
+            if not words:
+                raise self.error("a condition value, e.g. count(car[parked])")
+            self.expect("RBRACKET", "']' after the condition value")
+            name = f"{name}[{' '.join(words)}]"
         self.expect("RPAREN", "')' after the class name")
         return p.CountRef(name, tok.pos + (1 if tok.kind == "STR" else 0))
 
@@ -223,7 +233,7 @@ class _Parser:
         ref = self.count_ref()
         op = self.expect("OP", "a comparison (=, !=, <, <=, >, >=) after count(...)").text
         num = self.expect("NUM", "a number to compare the count with")
-        return p.Compare(ref, op, float(num.value))
+        return p.Compare(ref, op, float(num.number))
 
     def video(self) -> p.VideoMatch:
         self.advance()
@@ -260,4 +270,4 @@ class _Parser:
         if tok.kind not in ("DUR", "NUM"):
             raise self.error(expected or "a duration such as 10s")
         self.advance()
-        return float(tok.value)
+        return float(tok.number)

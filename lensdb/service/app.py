@@ -10,6 +10,7 @@ What a request may open is policy.py's; errors are errors.py's; body limits limi
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,13 +26,14 @@ from lensdb.service.errors import install_error_handlers
 from lensdb.service.jobs import JobQueue
 from lensdb.service.limits import BodyLimit
 from lensdb.service.policy import PathPolicy
-from lensdb.service.routes import ingest, read
+from lensdb.service.routes import download, ingest, match, read, timeline, web
 
-OPEN_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")  # schema only, no data
+OPEN_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json",  # schema only, no data
+              *web.PAGE_PATHS)  # the web view's page and assets: no data either
 
 
 def create_app(store_path: str | Path, token: str | None = None,
-               allow: list[str | Path] | None = None, embedder: str | None = None,
+               allow: Sequence[str | Path] | None = None, embedder: str | None = None,
                stop_grace: float = 10.0) -> FastAPI:
     """The app over the store at `store_path`; `allow`: roots ingestable by path (default
     the current directory), model files may also come from the model cache; `embedder`:
@@ -56,6 +58,10 @@ def create_app(store_path: str | Path, token: str | None = None,
     install_error_handlers(app)
     app.include_router(ingest.router)
     app.include_router(read.router)
+    app.include_router(download.router)
+    app.include_router(timeline.router)
+    app.include_router(web.router)
+    app.include_router(match.router)
     app.add_middleware(BodyLimit)
     return app
 

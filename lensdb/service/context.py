@@ -3,7 +3,8 @@ embedder. One object on `app.state`, reached through the `context` dependency.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Request
@@ -22,9 +23,17 @@ class ServiceContext:
     jobs: JobQueue  # ingest jobs, one at a time in a child process
     embedder: str | None = None  # embedder spec for search when the store cannot name it
 
+    _kept: list[Store] = field(default_factory=list, repr=False)  # the Store, once it exists
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
     def store(self) -> Store:
-        """The store, opened per request so reads see what jobs have committed."""
-        return Store.open(self.store_path)
+        """The store, kept once it exists so its merged index is reused between searches;
+        every read still sees what jobs have committed (the index follows the commit
+        counter, the catalog is read per request)."""
+        with self._lock:
+            if not self._kept:
+                self._kept.append(Store.open(self.store_path))  # raises until one exists
+            return self._kept[0]
 
 
 def context(request: Request) -> ServiceContext:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lensdb.events import FramesDone, VideoFinished, VideoStarted
+
 FINAL = ("done", "stopped", "failed")
 
 
@@ -81,15 +83,15 @@ def _child(store: str, sources: list[str], options: dict, events, stop_flag) -> 
 
         db = LensDB.open(store, create=True)
         report = db.ingest(sources, IngestConfig(**options),
-                           progress=lambda e, d: events.put(("progress", e, dict(d))),
+                           progress=lambda event: events.put(("progress", event)),
                            stop=local_stop)
         events.put(("result", report.to_dict()))
     except KeyboardInterrupt:
         events.put(("error", "interrupted"))
     except Exception as exc:  # noqa: BLE001 - everything is reported as one line
-        from lensdb.errors import LensDBError
+        from lensdb.errors import LensDBError, first_line
 
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = first_line(exc, limit=500)
         events.put(("error", text if isinstance(exc, LensDBError)
                     else f"{type(exc).__name__}: {text}"))
     finally:
@@ -208,20 +210,21 @@ class JobQueue:
     def _apply(self, job: Job, msg: tuple) -> None:
         kind = msg[0]
         if kind == "progress":
-            event, data = msg[1], msg[2]
-            if event == "video":
+            event = msg[1]
+            if isinstance(event, VideoStarted):
                 job.decoding_since = job.decoding_since or time.time()
-                job.videos.append({"name": data.get("name"), "total": data.get("total"),
-                                   "done": data.get("done", 0), "status": "ingesting"})
-            elif event == "advance":
-                job.frames += int(data.get("n", 0))
+                job.videos.append({"name": event.name, "total": event.total,
+                                   "done": event.done, "status": "ingesting"})
+            elif isinstance(event, FramesDone):
+                job.frames += event.n
                 if job.videos:
-                    job.videos[-1]["done"] += int(data.get("n", 0))
-            elif event in ("done", "skip", "failed"):
-                status = {"skip": "skipped", "failed": "failed"}.get(event, data.get("status"))
-                if event != "done" or not job.videos:
-                    job.videos.append({"name": data.get("name"), "total": None, "done": 0})
-                job.videos[-1].update(status=status, message=data.get("message"))
+                    job.videos[-1]["done"] += event.n
+            elif isinstance(event, VideoFinished):
+                started = bool(job.videos) and job.videos[-1]["name"] == event.name and \
+                    job.videos[-1]["status"] == "ingesting"
+                if not started:
+                    job.videos.append({"name": event.name, "total": None, "done": 0})
+                job.videos[-1].update(status=event.status, message=event.message)
         elif kind == "result":
             job.report = msg[1]
         elif kind == "error":

@@ -23,7 +23,7 @@ class BodyTooLarge(HTTPException):
 class BodyLimit:
     """ASGI middleware: 413 for a body over `limit_for(path, method)` bytes."""
 
-    def __init__(self, app: Any, image_paths: tuple[str, ...] = ("/search",)):
+    def __init__(self, app: Any, image_paths: tuple[str, ...] = ("/search", "/match")):
         self.app = app
         self.image_paths = image_paths
 

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -94,3 +95,93 @@ def test_bench_cli_rejects_unknown_name():
     result = CliRunner().invoke(app, ["bench", "nope"])
     assert result.exit_code != 0
     assert "unknown benchmark" in str(result.exception) + result.output
+
+
+def test_accuracy_quick(tmp_path, offline_pair):
+    from lensdb.bench import accuracy
+
+    accuracy.main(["--quick", "--out", str(tmp_path)])
+    result = outputs(tmp_path, "accuracy")
+    (video,) = result["videos"]
+    assert video["video"] == "bikes.mp4" and video["frames"] == 250 and result["ks"] == [5, 10]
+    assert result["strategies"] == ["uniform", "placed"]
+    assert "car" in video["classes"]  # the class rule: >= 0.2 detections a frame
+    for info in video["classes"].values():
+        assert 0.5 < info["agreement"] <= 1.0 and info["per_frame"] >= 0.2
+    rows = {(r["class"], r["k"], r["strategy"], r["method"]): r for r in video["rows"]}
+    assert {"constant", "interp", "knn", "combo", "auto"} <= {m for *_, m in rows}
+    for (_, k, _, _), r in rows.items():  # placed labels: the same budget as uniform ones
+        assert r["labels"] == len(range(0, 250, k)) and 0.0 <= r["within1"] <= 1.0
+    # hidden frames of bikes.mp4, labels on 1 frame in 5: time beats the constant clearly
+    for cls in video["classes"]:
+        assert rows[(cls, 5, "uniform", "interp")]["mae"] < \
+            0.7 * rows[(cls, 5, "uniform", "constant")]["mae"], cls
+        for strategy in result["strategies"]:
+            assert rows[(cls, 5, strategy, "auto")]["mae"] < \
+                rows[(cls, 5, strategy, "constant")]["mae"], (cls, strategy)
+    queries = [q for q in video["queries"] if q["method"] == "auto" and q["kind"] == "common"
+               and q["strategy"] == "uniform"]
+    assert queries and all(0.2 <= q["share"] <= 0.8 for q in queries)
+    assert all(q["f1"] > 0.5 for q in queries if q["k_every"] == 5)
+    # placed vs uniform: one row per class and K; on bikes.mp4 placement wins on the whole
+    # (geometric mean of placed / uniform fill-in MAE over classes and K)
+    pvu = result["placed_vs_uniform"]
+    assert {(r["class"], r["k"]) for r in pvu} == {(c, k) for c in video["classes"]
+                                                   for k in (5, 10)}
+    ratios = [r["placed_vs_uniform"] for r in pvu]
+    assert all(0.3 < x < 2.0 for x in ratios)
+    assert float(np.exp(np.mean(np.log(ratios)))) < 1.0, ratios
+    goals = [g["goal"] for g in result["goals"]]
+    assert any("placed fill-in MAE < uniform" in g for g in goals)
+
+
+def test_placed_strategy_budget_and_oracle():
+    """Placed labels: the budget of uniform(K), the uniform 1-in-2K seed among them, and the
+    oracle asked only for frames that end up labelled (no peeking at hidden labels)."""
+    from lensdb.bench import accuracy
+
+    rng = np.random.default_rng(0)
+    video = np.repeat([1, 2], [130, 70])
+    ts = np.concatenate([np.arange(130), np.arange(70)]) / 10.0
+    truth = np.concatenate([np.zeros(60), np.full(20, 4.0), np.zeros(120)])
+    vectors = rng.normal(size=(200, 16)) + truth[:, None]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    asked = []
+
+    def oracle(pos):
+        asked.append(np.asarray(pos))
+        return {"car": truth[pos]}
+
+    for k in (5, 10):
+        asked.clear()
+        kept = accuracy.placed(video, ts, vectors, k, oracle)
+        uniform = accuracy.uniform(video, ts, vectors, k, oracle)
+        assert len(kept) == len(uniform) == len(np.unique(kept))
+        assert set(accuracy.uniform(video, ts, vectors, 2 * k, oracle)) <= set(kept)
+        assert set(np.concatenate(asked)) == set(kept)
+        assert set(kept) != set(uniform)  # the second half is placed, not the uniform grid
+
+
+def test_accuracy_placement_hook(tmp_path, offline_pair):
+    """A label-placement strategy replaces the uniform one (here: only the first half)."""
+    import numpy as np
+
+    from lensdb.bench import accuracy
+    from lensdb.bench.common import sample_video
+
+    def first_half(video, ts, vectors, k, oracle):
+        keep = accuracy.uniform(video, ts, vectors, k, oracle)
+        keep = keep[ts[keep] <= np.median(ts)]
+        assert set(oracle(keep)) and len(next(iter(oracle(keep).values()))) == len(keep)
+        return keep
+
+    out = accuracy.run_video(sample_video("bikes.mp4"), [10], placement=first_half)
+    assert {r["labels"] for r in out["rows"]} == {13}
+    assert {r["strategy"] for r in out["rows"]} == {"first_half"}
+
+    def peeks(video, ts, vectors, k, oracle):  # looks at every label, keeps 1 in k
+        oracle(np.arange(len(ts)))
+        return accuracy.uniform(video, ts, vectors, k, oracle)
+
+    with pytest.raises(ValueError, match="does not keep"):
+        accuracy.run_video(sample_video("bikes.mp4"), [10], placement={"peeks": peeks})

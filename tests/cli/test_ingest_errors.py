@@ -27,6 +27,8 @@ def assert_clean_failure(proc: subprocess.CompletedProcess, match: str, code: in
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = error_lines(proc)
     assert len(lines) == 1 and match in lines[0], proc.stderr
+    # and nothing else on stderr: no "X: failed" echo, no model runtime chatter
+    assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == lines, proc.stderr
 
 
 def snapshot(store: Path) -> dict:

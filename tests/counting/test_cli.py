@@ -20,8 +20,10 @@ def test_train_counter_json(store3, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     person = report["classes"]["person"]
-    assert report["split"] == "video" and person["method"] in ("mlp", "knn")
+    assert report["split"] == "video" and person["method"] in ("interp", "knn", "mlp", "combo")
     assert person["test"]["model"]["mae"] < person["test"]["baseline"]["mae"]
+    assert person["fill_in"]["model"]["mae"] < person["fill_in"]["baseline"]["mae"]
+    assert person["why"].startswith(person["method"] + ": lowest fill-in MAE")
     assert report["config"]["seed"] == 2 and plot.exists() and report["plot"] == str(plot)
 
 
@@ -30,8 +32,8 @@ def test_train_counter_tables(store3):
                                  "--split", "time", "--train-fraction", "0.5"],
                            env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    for text in ("Method per class", "baseline", "Per held-out video", "true \\ pred", "within ±1",
-                 "person", "car", "knn"):
+    for text in ("Fill-in: out-of-fold MAE", "New footage", "baseline", "per held-out video",
+                 "true \\ pred", "within ±1", "person", "car", "knn", "forced by --method"):
         assert text in result.stdout
 
 
@@ -57,3 +59,13 @@ def test_train_counter_not_coco(store3, tmp_path):
                                  "--pretrain-coco", str(bad), "--coco-images", str(tmp_path)])
     assert isinstance(result.exception, LensDBError)
     assert "not a COCO instances file" in str(result.exception)
+
+
+def test_info_shows_the_winner_and_why(store3):
+    assert runner.invoke(app, ["train-counter", "--store", str(store3.root), "--classes",
+                               "car"]).exit_code == 0
+    info = json.loads(runner.invoke(app, ["info", "--store", str(store3.root), "--json"]).stdout)
+    (model,) = info["count_models"]
+    assert model["why"].startswith(f"{model['method']}: lowest fill-in MAE")
+    shown = runner.invoke(app, ["info", "--store", str(store3.root)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "lowest fill-in MAE" in shown.stdout

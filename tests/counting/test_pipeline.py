@@ -14,6 +14,7 @@ from lensdb.counting import (
     predict_for_new_frames,
     train_counters,
 )
+from lensdb.counting.fit import CANDIDATES
 from lensdb.errors import EmbedderMismatchError, LensDBError
 from lensdb.storage import Batch, FrameRow
 from lensdb.storage.vectors import roundtrip
@@ -37,22 +38,28 @@ def test_train_registers_models_and_predicts_every_frame(store3, fast, tmp_path)
     assert any(task.startswith("person: mlp") for task, _, _ in events)
     n_frames = _rows(store3, "SELECT count(*) FROM frames")[0][0]
     for cls, rep in report.classes.items():
-        assert rep.method in ("mlp", "knn")
+        assert rep.method in CANDIDATES and rep.embedding_model in ("mlp", "knn")
         assert set(rep.validation_mae) == {"mlp", "knn", "baseline"}
-        assert rep.validation_mae[rep.method] == min(rep.validation_mae["mlp"],
-                                                     rep.validation_mae["knn"])
-        assert rep.test["model"]["mae"] < rep.test["baseline"]["mae"]
+        assert rep.validation_mae[rep.embedding_model] == min(rep.validation_mae["mlp"],
+                                                              rep.validation_mae["knn"])
+        assert rep.test["model"]["mae"] < rep.test["baseline"]["mae"]  # new footage
+        # fill-in: the winner has the lowest out-of-fold MAE, well below the constant
+        assert {"constant", "interp", "knn", "combo"} <= set(rep.fill_in_mae)
+        assert ("mlp" in rep.fill_in_mae) == (rep.validation_mae["mlp"] <= rep.validation_mae[
+            "knn"])  # the MLP is a fill-in candidate where it won on new footage
+        assert rep.fill_in_mae[rep.method] == min(rep.fill_in_mae.get(m, 1e9) for m in CANDIDATES)
+        assert rep.fill_in_mae[rep.method] < 0.7 * rep.fill_in_mae["constant"]
+        assert rep.method in rep.why and "pessimistic" in rep.why
         assert (store3.models_dir / rep.file).exists()
         preds = _rows(store3, "SELECT count(*), count(DISTINCT frame_id), min(model_id), "
                       "max(model_id), sum(in_train::INT), min(value) FROM predictions "
                       "WHERE class = ?", [cls])[0]
         assert preds[:4] == (n_frames, n_frames, rep.model_id, rep.model_id)
-        assert preds[4] == rep.train_frames and preds[5] >= 0
-    # training frames never come from a test video
-    test_in_train = _rows(store3, "SELECT count(*) FROM predictions p JOIN frames f USING "
-                          "(frame_id) JOIN videos v USING (video_id) WHERE p.in_train AND "
-                          "list_contains(?, v.name)", [report.test_videos])[0][0]
-    assert test_in_train == 0
+        # refitted on every label; labelled frames carry out-of-fold values (not in train)
+        assert rep.train_frames == report.labelled_frames and preds[4] == 0 and preds[5] >= 0
+        (metrics,) = [m["metrics"] for m in list_count_models(store3) if m["class"] == cls]
+        assert {"fill_in", "new_footage", "fill_in_mae", "why", "mae"} <= set(metrics)
+        assert metrics["mae"] == rep.fill_in_mae[rep.method]
 
 
 def test_newer_model_replaces_older_which_stays_listed(store3, fast):

@@ -95,7 +95,7 @@ def test_syntax_error_is_one_line_plus_caret(store):
 @pytest.mark.parametrize("query,needle", [
     ("count(persn) > 1", "known classes: bus, car, dog, person"),
     ("count(bus) > 1", "lensdb train-counter"),
-    ("count([red]x[/red]) > 1", "unexpected character '['"),
+    ("count([red]x[/red]) > 1", "unexpected character '/'"),
     ("video = '[/bold]' AND count(person) >> 1", "expected a number"),
 ])
 def test_errors_exit_two_without_traceback(store, query, needle):

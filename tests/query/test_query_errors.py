@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from lensdb.errors import QueryError
+from lensdb.errors import ParameterError, QueryError
 from lensdb.query import matching_frame_ids, parse_query, run_query
 from lensdb.query import plan as p
 from lensdb.query.compile import frames_sql
@@ -109,11 +109,13 @@ def test_empty_store(tmp_path):
 def test_bad_options(store):
     with pytest.raises(QueryError, match="unknown source"):
         run_query(store, "count(person) > 1", source="guessed")
-    with pytest.raises(QueryError, match="selections"):
+    # the Python API names its parameters, not CLI flags (the CLI shows --gap)
+    with pytest.raises(ParameterError, match="^frames applies to selections"):
         run_query(store, "avg(count(person))", frames=True)
-    with pytest.raises(QueryError, match="--gap must"):
+    with pytest.raises(ParameterError, match="^gap must") as caught:
         run_query(store, "count(person) > 1", gap=-1.0)
-    with pytest.raises(QueryError, match="drop --gap"):
+    assert caught.value.cli_message().startswith("--gap must")
+    with pytest.raises(ParameterError, match="^gap cannot be given"):
         run_query(store, "count(person) > 1 LIMIT 2 GAP 1s", gap=1.0)
     with pytest.raises(QueryError, match="end of the filter"):
         matching_frame_ids(store, "count(person) > 1 LIMIT 3")

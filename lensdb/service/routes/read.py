@@ -4,8 +4,9 @@ health. Each opens the store per request and calls the library function the CLI 
 from __future__ import annotations
 
 import numpy as np
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from lensdb import __version__
@@ -15,11 +16,13 @@ from lensdb.service.errors import clean, responses
 from lensdb.service.limits import MAX_IMAGE_BODY
 
 MAX_QUERY_CHARS = 10_000
+GUARANTEE_FIELDS = {"recall", "precision", "error", "confidence", "budget"}
 router = APIRouter()
 
 
-@router.get("/query", summary="Run a count query", responses=responses(400, 401, 422))
-def query(q: str = Query(..., max_length=MAX_QUERY_CHARS,
+@router.get("/query", summary="Run a count query (read-only)",
+            responses=responses(400, 401, 422))
+def query(request: Request, q: str = Query(..., max_length=MAX_QUERY_CHARS,
                          description="e.g. count(person) > 3 AND count(car) >= 1"),
           source: str = Query("best", description="best | predicted | detected"),
           frames: bool = Query(False, description="one row per frame, not moments"),
@@ -27,7 +30,37 @@ def query(q: str = Query(..., max_length=MAX_QUERY_CHARS,
           ctx: ServiceContext = Depends(context)) -> dict:
     from lensdb.query import run_query
 
+    asked = sorted(GUARANTEE_FIELDS & set(request.query_params))
+    if asked:  # silently answering without the guarantee would mislead
+        raise LensDBError(f"{', '.join(asked)}: a guarantee runs the detector and stores "
+                          "labels; send it as POST /query/verified")
     return clean(run_query(ctx.store(), q, source=source, frames=frames, gap=gap).to_dict())
+
+
+class VerifiedQuery(BaseModel):
+    """A query answered with a guarantee: exactly one of recall, precision (selections) or
+    error (avg/sum aggregates)."""
+
+    model_config = ConfigDict(extra="forbid")
+    q: str = Field(..., max_length=MAX_QUERY_CHARS, description="the query")
+    recall: float | None = Field(None, description="recall target (SUPG)")
+    precision: float | None = Field(None, description="precision target (SUPG)")
+    error: float | None = Field(None, description="avg/sum: half-width of the interval")
+    confidence: float = Field(0.95, description="probability that the target holds")
+    budget: int | None = Field(None, le=100_000, description="detector runs allowed")
+    source: str = Field("best", description="best | predicted")
+    frames: bool = Field(False, description="one row per frame, not moments")
+
+
+@router.post("/query/verified", summary="A count query with a guarantee (runs the detector "
+             "on sampled frames and stores each run as a label)",
+             responses=responses(400, 401, 413, 422))
+def query_verified(req: VerifiedQuery, ctx: ServiceContext = Depends(context)) -> dict:
+    from lensdb.query import run_verified
+
+    return clean(run_verified(ctx.store(), req.q, recall=req.recall, precision=req.precision,
+                              error=req.error, confidence=req.confidence, budget=req.budget,
+                              source=req.source, frames=req.frames).to_dict())
 
 
 def _search(ctx: ServiceContext, text, image, k, where, video, source, like) -> dict:

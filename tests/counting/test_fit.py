@@ -1,0 +1,118 @@
+"""fit_class: out-of-fold values never see their own label; the combination learns; the
+refit uses every label (a label added moves its neighbour's prediction)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lensdb.counting import TrainConfig, train_counters
+from lensdb.counting.fit import Frames, fit_class
+from lensdb.counting.split import fill_in_folds
+
+
+def synthetic_frames(synth, videos=2, n=200, every=5, seed=0) -> tuple[Frames, np.ndarray]:
+    """(frames labelled every `every`-th frame, true person count of every frame)."""
+    xs, people, vid, ts = [], [], [], []
+    for v in range(videos):
+        rng = np.random.default_rng(seed + v)
+        person, car = synth.synthetic_counts(n, rng)
+        xs.append(synth.vectors_for(person, car, rng))
+        people.append(person)
+        vid.append(np.full(n, v))
+        ts.append(np.arange(n) / 10.0)
+    truth = np.concatenate(people).astype(np.float32)
+    video, t = np.concatenate(vid), np.concatenate(ts)
+    labelled = np.flatnonzero(np.concatenate([np.arange(n) % every == 0] * videos))
+    frames = Frames(np.concatenate(xs), video, t, labelled, truth[labelled])
+    return frames, truth
+
+
+def test_folds_interleave_within_each_video():
+    folds = fill_in_folds([1, 1, 0, 1, 0], [3.0, 1.0, 0.0, 2.0, 1.0], 2)
+    assert folds.tolist() == [0, 0, 0, 1, 1]  # ranks in time per video, mod 2
+
+
+@pytest.mark.parametrize("method", ["auto", "mlp"])
+def test_out_of_fold_never_uses_the_frames_own_label(synth, fast, method):
+    frames, _ = synthetic_frames(synth, n=120)
+    config = TrainConfig(**fast, folds=4, method=method)
+    before = fit_class(frames, None, config)
+    want = {"constant", "interp", "knn", "combo"} if method == "auto" else {
+        "constant", "interp", "mlp"}
+    assert set(before.oof) == want
+    for i in (0, len(frames.y) - 2):  # the first label, one near the end
+        changed = Frames(frames.vectors, frames.video, frames.ts, frames.labelled,
+                         frames.y.copy())
+        changed.y[i] = 40.0
+        after = fit_class(changed, None, config)
+        for name, values in before.oof.items():
+            assert after.oof[name][i] == pytest.approx(values[i], abs=1e-5), (name, i)
+        # ... while the refit on every label does use it
+        at = frames.labelled[i]
+        refit = "knn" if method == "auto" else "mlp"
+        assert after.deploy[refit][at] > before.deploy[refit][at] + 0.3
+
+
+def test_combination_beats_the_constant_on_held_out_frames(synth, fast):
+    frames, truth = synthetic_frames(synth, videos=3, n=240, every=8, seed=5)
+    fit = fit_class(frames, None, TrainConfig(**fast, method="combo"))
+    hidden = np.setdiff1d(np.arange(len(truth)), frames.labelled)
+
+    def mae(method: str) -> float:
+        return float(np.mean(np.abs(fit.deploy[method][hidden] - truth[hidden])))
+
+    assert fit.method == "combo" and fit.combiner is not None
+    assert mae("combo") < 0.5 * mae("constant")
+    assert mae("combo") < mae("interp")  # it learned something beyond the interpolation
+    assert fit.fill_in["combo"]["mae"] < fit.fill_in["constant"]["mae"]
+
+
+def _add_label(store, video: int, frame_index: int, person: int) -> int:
+    with store.catalog.connect(write=True) as con:
+        fid = con.execute("SELECT frame_id FROM frames WHERE video_id = ? AND frame_index = ?",
+                          [video, frame_index]).fetchone()[0]
+        con.execute("UPDATE frames SET labelled = true WHERE frame_id = ?", [fid])
+        con.execute("DELETE FROM counts WHERE frame_id = ?", [fid])
+        con.execute("INSERT INTO counts VALUES (?, 'person', ?)", [fid, person])
+    return fid
+
+
+def _prediction(store, video: int, frame_index: int) -> float:
+    with store.catalog.connect() as con:
+        return con.execute(
+            "SELECT p.value FROM predictions p JOIN frames f USING (frame_id) WHERE "
+            "p.class = 'person' AND f.video_id = ? AND f.frame_index = ?", [video, frame_index]
+        ).fetchone()[0]
+
+
+@pytest.mark.parametrize("method", ["interp", "knn", "auto"])
+def test_refit_uses_every_label(make_store, fast, method):
+    store = make_store(videos=2, frames=120, label_every=10)
+    config = TrainConfig(classes=("person",), method=method, **fast)
+    train_counters(store, config)
+    # every label counts, wherever the split put it: one added next to frame 45 of each
+    # video moves the prediction of frame 45
+    before = [_prediction(store, v, 45) for v in (0, 1)]
+    for v in (0, 1):
+        _add_label(store, v, 44, 25)
+    report = train_counters(store, config)
+    after = [_prediction(store, v, 45) for v in (0, 1)]
+    assert report.classes["person"].train_frames == report.labelled_frames
+    assert all(a > b + 1 for a, b in zip(after, before, strict=True)), (before, after)
+
+
+def test_query_error_estimates_read_the_out_of_fold_values(make_store, fast):
+    """After the refit on every label, estimates rest on the labelled frames' out-of-fold
+    predictions (held out), which are exactly what train-counter measured for fill-in."""
+    from lensdb.query import run_query
+
+    store = make_store(videos=2, frames=120, label_every=4)
+    report = train_counters(store, TrainConfig(classes=("person",), method="knn", **fast))
+    est = run_query(store, "count(person) >= 3", source="predicted").estimate
+    assert est["basis"] == "held-out" and est["frames"] == report.labelled_frames
+    agg = run_query(store, "avg(count(person))", source="predicted").estimate
+    person = agg["classes"]["person"]
+    assert person["basis"] == "held-out" and person["frames"] == report.labelled_frames
+    assert person["mae"] == pytest.approx(report.classes["person"].fill_in_mae[
+        report.classes["person"].method], rel=1e-4)
