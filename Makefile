@@ -41,9 +41,9 @@ browser:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# mypy with pyproject's [tool.mypy], every module under its installed name (tools/typecheck.py)
+# mypy with pyproject's [tool.mypy], every module under its installed name (tests/typecheck.py)
 typecheck: $(STAMP)
-	$(BIN)/python tools/typecheck.py
+	$(BIN)/python tests/typecheck.py
 
 bench: $(STAMP)
 	$(BIN)/lensdb bench compression

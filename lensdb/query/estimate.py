@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 
-from lensdb.query import compile as c
 from lensdb.query import estimate_sql as es
+from lensdb.query import frame_table as ft
 from lensdb.query import plan as p
 
 Z = 1.96
@@ -52,7 +52,7 @@ def wilson(k: int, n: int, z: float = Z) -> dict | None:
 
 
 def confusion_counts(con, pred: p.Predicate | None, source: str,
-                     plan: c.Plan = c.GENERAL) -> dict[bool, tuple[int, ...]] | None:
+                     plan: ft.Plan = ft.GENERAL) -> dict[bool, tuple[int, ...]] | None:
     """The store half of `selection_estimate`: (tp, fp, fn, tn) per held_out, or None when
     the estimate needs none (it can run before the answer is known, beside the query)."""
     classes = p.predicate_classes(pred)
@@ -64,7 +64,7 @@ def confusion_counts(con, pred: p.Predicate | None, source: str,
 
 
 def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
-                       predicted: int, plan: c.Plan = c.GENERAL,
+                       predicted: int, plan: ft.Plan = ft.GENERAL,
                        counts: dict[bool, tuple[int, ...]] | None = None) -> dict:
     """Precision and recall of the predicate's predicted version on labelled frames;
     `counts`: what `confusion_counts` gave, when it ran already."""
@@ -98,7 +98,7 @@ def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
 
 
 def residual_stats(con, cls: str, where: p.Predicate | None, classes: list[str],
-                   plan: c.Plan = c.GENERAL) -> dict | None:
+                   plan: ft.Plan = ft.GENERAL) -> dict | None:
     sql = es.residuals_sql(cls, where, classes, plan)
     rows = {bool(r[0]): r[1:] for r in con.execute(sql.text, sql.params).fetchall()}
     row, basis = (rows[True], "held-out") if True in rows else (rows.get(False), "in-sample")
@@ -111,7 +111,7 @@ def residual_stats(con, cls: str, where: p.Predicate | None, classes: list[str],
 
 
 def aggregate_facts(con, query: p.Aggregate, classes: list[str], source: str,
-                    plan: c.Plan = c.GENERAL) -> tuple[dict, dict | None] | None:
+                    plan: ft.Plan = ft.GENERAL) -> tuple[dict, dict | None] | None:
     """The store half of `aggregate_estimate`: residual statistics per aggregated class and
     the WHERE's confusion counts (None when the estimate needs none)."""
     if source == "detected" or not classes:
@@ -122,7 +122,7 @@ def aggregate_facts(con, query: p.Aggregate, classes: list[str], source: str,
 
 
 def aggregate_estimate(con, query: p.Aggregate, classes: list[str], source: str,
-                       rows: list[dict], plan: c.Plan = c.GENERAL,
+                       rows: list[dict], plan: ft.Plan = ft.GENERAL,
                        facts: tuple[dict, dict | None] | None = None
                        ) -> tuple[dict, list[dict]]:
     """The estimate, and for each result row the ± half-width of each aggregate;

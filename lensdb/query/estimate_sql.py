@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from lensdb.query import plan as p
-from lensdb.query.compile import GENERAL, LABELLED, Plan, Sql, columns, positional, predicate_sql
+from lensdb.query.frame_table import GENERAL, LABELLED, Plan, positional
+from lensdb.query.sql import Sql, columns, predicate_sql
 
 
 def labelled_eval_sql(classes: list[str], plan: Plan = GENERAL) -> Sql:

@@ -34,7 +34,9 @@ import pyarrow.compute as pc
 
 from lensdb.errors import ParameterError, QueryError
 from lensdb.query import compile as c
+from lensdb.query import frame_table as ft
 from lensdb.query import plan as p
+from lensdb.query import sql as sq
 from lensdb.query.estimate import (
     aggregate_estimate,
     aggregate_facts,
@@ -52,7 +54,7 @@ MAX_ATOM_IDS = 10_000  # video conditions listing more video ids take the genera
 
 
 def check_source(source: str) -> str:
-    if source not in c.SOURCES:
+    if source not in sq.SOURCES:
         raise QueryError(f"unknown source {show(str(source))}; use best, predicted or detected")
     return source
 
@@ -75,10 +77,10 @@ def run_query(store, text: str, source: str = "best", frames: bool = False,
         classes = check_classes(con, p.count_refs(query), text, source)
         layout = Layout(con)
         if isinstance(query, p.Aggregate):
-            def facts(cur, plan: c.Plan):
+            def facts(cur, plan: ft.Plan):
                 return aggregate_facts(cur, query, classes, source, plan)
         else:
-            def facts(cur, plan: c.Plan):
+            def facts(cur, plan: ft.Plan):
                 return confusion_counts(cur, query.where, source, plan)
         # the estimate starts at once, betting on the plan that the alignment check will
         # most likely confirm (if it does not, it is made again with the plan chosen)
@@ -94,7 +96,7 @@ def run_query(store, text: str, source: str = "best", frames: bool = False,
 
 
 @contextmanager
-def beside(con, fn: Callable | None, guess: c.Plan) -> Iterator[Callable]:
+def beside(con, fn: Callable | None, guess: ft.Plan) -> Iterator[Callable]:
     """Start `fn(cursor, guess)` (the store half of the error estimate) on a second
     connection to the same database, in a thread, while the caller computes the answer:
     DuckDB runs a positional scan on one core, so the two overlap. Yields `later(plan)`,
@@ -106,7 +108,7 @@ def beside(con, fn: Callable | None, guess: c.Plan) -> Iterator[Callable]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(_on_cursor, con, fn, guess)
 
-        def later(plan: c.Plan):
+        def later(plan: ft.Plan):
             if plan == guess:
                 return future.result()
             future.exception()  # wait for the thread, whatever it made of the wrong plan
@@ -114,7 +116,7 @@ def beside(con, fn: Callable | None, guess: c.Plan) -> Iterator[Callable]:
         yield later
 
 
-def _on_cursor(con, fn: Callable, plan: c.Plan):
+def _on_cursor(con, fn: Callable, plan: ft.Plan):
     cur = con.cursor()
     try:
         cur.execute("SET enable_progress_bar = false")
@@ -137,19 +139,19 @@ def matching_frame_ids(store, predicate_text: str, source: str = "best") -> np.n
 
 
 def choose_plan(layout: Layout, classes: list[str], source: str, pred: p.Predicate | None,
-                listing: bool = False, check_alignment: bool = True) -> c.Plan:
+                listing: bool = False, check_alignment: bool = True) -> ft.Plan:
     """The aligned plan where the store allows it (for the query and, unless the source is
     detected, its error estimate, which reads the predictions of `classes`), else the
     general one. `listing`: the answer lists frames (named and ordered by lookups where
     possible). `check_alignment=False`: the plan to bet on before that check is made."""
     if not layout.complete():
-        return c.GENERAL
+        return ft.GENERAL
     if classes and source != "detected" and check_alignment and not layout.aligned(classes):
-        return c.GENERAL
+        return ft.GENERAL
     atoms = layout.atoms(pred)
     if sum(atoms[a].size for a in p.video_matches(pred)) > MAX_ATOM_IDS:
-        return c.GENERAL
-    return c.Plan(atoms, layout.videos() if listing else None)
+        return ft.GENERAL
+    return ft.Plan(atoms, layout.videos() if listing else None)
 
 
 def known_classes(con) -> list[str]:
@@ -222,19 +224,19 @@ def _unknown_class(known: list[str], refs: list[p.CountRef], text: str) -> None:
                    text, ref.pos)
 
 
-def _fetch(con, sql: c.Sql) -> list[tuple]:
+def _fetch(con, sql: sq.Sql) -> list[tuple]:
     return con.execute(sql.text, sql.params).fetchall()
 
 
-def _arrow(con, sql: c.Sql) -> pa.Table:
+def _arrow(con, sql: sq.Sql) -> pa.Table:
     return con.sql(sql.text, params=sql.params).to_arrow_table()
 
 
-def _selection(con, layout: Layout, plan: c.Plan, query: p.Selection, classes: list[str],
+def _selection(con, layout: Layout, plan: ft.Plan, query: p.Selection, classes: list[str],
                text: str, source: str, frames: bool, gap: float | None,
                facts: Callable) -> QueryResult:
     notes = []
-    cols = list(c.columns(classes).values())
+    cols = list(sq.columns(classes).values())
     if query.gap is not None:  # LIMIT n GAP d: BlazeIt-style picks
         assert query.limit is not None  # the parser takes GAP only after LIMIT
         rows = pick(_arrow(con, c.frames_sql(query.where, classes, source, plan=plan)),
@@ -274,7 +276,7 @@ def _selection(con, layout: Layout, plan: c.Plan, query: p.Selection, classes: l
     return QueryResult(text, source, "moments", table, estimate, notes)
 
 
-def _moments(con, layout: Layout, plan: c.Plan, pred: p.Predicate, classes: list[str],
+def _moments(con, layout: Layout, plan: ft.Plan, pred: p.Predicate, classes: list[str],
              source: str, gap: float | None) -> pa.Table:
     """Moments by runs of frame ids where the store allows it (checked, see
     compile.runs_sql), else by numbering the domain's frames (compile.moments_sql)."""
@@ -325,7 +327,7 @@ def pick(frames: pa.Table, limit: int, gap: float) -> pa.Table:
 
 
 def _aggregate(con, query: p.Aggregate, classes: list[str], text: str,
-               source: str, plan: c.Plan, facts: Callable) -> QueryResult:
+               source: str, plan: ft.Plan, facts: Callable) -> QueryResult:
     raw = _fetch(con, c.aggregate_sql(query, classes, source, plan))
     by = query.by
     nkeys = 0 if by is None else (2 if by.kind == "video" else 3)

@@ -39,8 +39,9 @@ frames on two cores; the joins and window functions they avoid take 0.2-2 s ther
 
 from __future__ import annotations
 
-from lensdb.query import compile as c
+from lensdb.query import frame_table as ft
 from lensdb.query import plan as p
+from lensdb.query import sql as sq
 
 MAX_VIDEOS = 100_000  # more videos than this are named and ordered by a join
 
@@ -52,11 +53,11 @@ class Layout:
         self.con = con
         self._complete: bool | None = None
         self._range: tuple[int, int] | None = None  # frames' video ids, all in videos
-        self._videos: c.Videos | None = None
+        self._videos: ft.Videos | None = None
         self._aligned: dict[str, bool] = {}
         self._dense: dict[str, bool] = {}
         self._runs: bool | None = None
-        self._atoms: dict[p.VideoMatch, c.Atom] = {}
+        self._atoms: dict[p.VideoMatch, sq.Atom] = {}
 
     def _one(self, sql: str, params: list | None = None) -> tuple:
         return self.con.execute(sql, params or []).fetchall()[0]
@@ -82,7 +83,7 @@ class Layout:
     def aligned(self, classes: list[str]) -> bool:
         todo = [cls for cls in dict.fromkeys(classes) if cls not in self._aligned]
         if todo:
-            sql = c.alignment_sql(todo)
+            sql = ft.alignment_sql(todo)
             for cls, misaligned in zip(todo, self._one(sql.text, sql.params)):
                 self._aligned[cls] = misaligned == 0
         return all(self._aligned[cls] for cls in classes)
@@ -92,7 +93,7 @@ class Layout:
             return False
         for cls in classes:
             if cls not in self._dense:
-                sql = c.null_values_sql(cls)
+                sql = ft.null_values_sql(cls)
                 self._dense[cls] = self._one(sql.text, sql.params)[0] == 0
         return all(self._dense[cls] for cls in classes)
 
@@ -113,7 +114,7 @@ class Layout:
             "AND frame_id = pf + 1 AND frame_index >= pfi, false)")
         return breaks == videos
 
-    def videos(self) -> c.Videos | None:
+    def videos(self) -> ft.Videos | None:
         """Names and name order of the videos with frames, when their ids are one dense
         range of at most MAX_VIDEOS (None otherwise: frames are named by a join)."""
         if self._videos is None and self.complete() and self._range is not None:
@@ -122,15 +123,15 @@ class Layout:
                 rows = self.con.execute(
                     "SELECT name, row_number() OVER (ORDER BY name, video_id) FROM videos "
                     "WHERE video_id BETWEEN ? AND ? ORDER BY video_id", [lo, hi]).fetchall()
-                self._videos = c.Videos(lo, tuple(r[0] for r in rows), tuple(r[1] for r in rows))
+                self._videos = ft.Videos(lo, tuple(r[0] for r in rows), tuple(r[1] for r in rows))
         return self._videos
 
-    def atoms(self, pred: p.Predicate | None) -> dict[p.VideoMatch, c.Atom]:
+    def atoms(self, pred: p.Predicate | None) -> dict[p.VideoMatch, sq.Atom]:
         """For each `video ...` condition in `pred`: the videos where it is true and those
         where it is NULL (no name), evaluated on the videos table with bound parameters."""
         for atom in p.video_matches(pred):
             if atom not in self._atoms:
-                sql = c.video_atom_sql(atom)
+                sql = sq.video_atom_sql(atom)
                 true, null = self._one(sql.text, sql.params)
-                self._atoms[atom] = c.Atom(tuple(true or ()), tuple(null or ()))
+                self._atoms[atom] = sq.Atom(tuple(true or ()), tuple(null or ()))
         return self._atoms

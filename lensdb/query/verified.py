@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from lensdb.errors import LensDBError, ParameterError, QueryError
-from lensdb.query import compile as c
 from lensdb.query import plan as p
+from lensdb.query import sql as sq
 from lensdb.query.guarantee import mean_with_error, precision_select, recall_select
 from lensdb.query.parse import parse_query
 from lensdb.query.result import QueryResult, make_table
@@ -107,7 +107,7 @@ def _load(con, classes: list[str]) -> _Table:
 def _video_sets(con, pred: p.Predicate | None) -> dict[p.VideoMatch, set[int]]:
     out = {}
     for atom in p.video_matches(pred) if pred is not None else []:
-        sql = c.video_atom_sql(atom)
+        sql = sq.video_atom_sql(atom)
         out[atom] = set(con.execute(sql.text, sql.params).fetchone()[0] or [])
     return out
 

@@ -21,7 +21,9 @@ from query_oracle import Oracle, like
 from lensdb.query import compile as c
 from lensdb.query import estimate_sql as es
 from lensdb.query import execute, matching_frame_ids, parse_query, run_query
+from lensdb.query import frame_table as ft
 from lensdb.query import plan as p
+from lensdb.query import sql as sq
 from lensdb.query.layout import Layout
 from lensdb.storage.store import Store
 
@@ -282,7 +284,7 @@ DIFFERENTIAL = [(name, source) for name in (
 
 
 def _general(monkeypatch):
-    monkeypatch.setattr(execute, "choose_plan", lambda *a, **k: c.GENERAL)
+    monkeypatch.setattr(execute, "choose_plan", lambda *a, **k: ft.GENERAL)
 
 
 def _same(got, want):
@@ -395,11 +397,11 @@ def test_frame_id_runs_check_their_own_grouping(stores):
     moments (test_plans_agree)."""
     pred = parse_query("count(person) >= 0").where
     with stores["duplicate_count"].catalog.connect() as con:
-        sql = c.runs_sql(pred, ["person"], "best", None, c.Plan({}))
+        sql = c.runs_sql(pred, ["person"], "best", None, ft.Plan({}))
         assert not all(con.sql(sql.text, params=sql.params).to_arrow_table()["ok"].to_pylist())
     with stores["lensdb"].catalog.connect() as con:
         for source in ("best", "predicted"):
-            sql = c.runs_sql(pred, ["person"], source, 0.1, c.Plan({}))
+            sql = c.runs_sql(pred, ["person"], source, 0.1, ft.Plan({}))
             assert all(con.sql(sql.text, params=sql.params).to_arrow_table()["ok"].to_pylist())
 
 
@@ -425,7 +427,7 @@ def test_user_text_only_in_parameters_in_the_aligned_plan():
     q = parse_query(f"count('{quoted}') > 1 AND video = '{quoted}' LIMIT 2")
     classes = p.classes(q)
     agg = parse_query(f"avg(count('{quoted}')) WHERE video LIKE '{quoted}' BY 2s")
-    plan = c.Plan({m: c.Atom((1, 2), (3,))
+    plan = ft.Plan({m: sq.Atom((1, 2), (3,))
                    for m in p.video_matches(q.where) + p.video_matches(agg.where)})
     sqls = [c.frames_sql(q.where, classes, "best", 3, plan),
             c.frame_ids_sql(q.where, classes, "predicted", plan),
@@ -435,8 +437,8 @@ def test_user_text_only_in_parameters_in_the_aligned_plan():
             c.aggregate_sql(agg, classes, "best", plan),
             es.confusion_sql(q.where, classes, plan),
             es.residuals_sql(classes[0], q.where, classes, plan),
-            c.alignment_sql(classes), c.null_values_sql(classes[0]),
-            c.video_atom_sql(p.video_matches(q.where)[0])]
+            ft.alignment_sql(classes), ft.null_values_sql(classes[0]),
+            sq.video_atom_sql(p.video_matches(q.where)[0])]
     for sql in sqls:
         assert "DROP" not in sql.text and "x'" not in sql.text
         assert sql.text.count("?") == len(sql.params)
