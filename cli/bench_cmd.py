@@ -18,6 +18,7 @@ BENCHMARKS = {
     "accuracy": "counts on frames whose labels are hidden (1 in K kept) vs the constant",
     "storage": "bytes compaction rewrites on a live stream, search latency cold vs kept index",
     "finetune": "embedder fine-tuning: training images/s and peak memory, tiny and ViT-B/32",
+    "classify": "condition classification: crops/s zero-shot and linear probe vs embedding",
 }
 
 

@@ -33,9 +33,10 @@ DATA is a CSV image_path,x1,y1,x2,y2,object,condition or a YOLO dataset folder w
 class names are object-condition pairs ("car parked"). A linear probe (logistic
 regression, C picked on validation) on frozen embeddings; works with mobilenet-v2 (no
 text side: linear probe only). --method vision fine-tunes a CLIP vision tower from the
-zero-shot head (AdamW, warm-up + cosine, early stopping on validation). Remedies for rare
-classes: --class-weights auto (n_max / n_c), --oversample, --loss focal. --wise-ft
-ALPHA|auto blends the zero-shot weights in (CLIP). Both towers (--method full): not built.
+zero-shot head, --method full both towers (the head: the prompts' text embeddings,
+recomputed as the text tower learns); AdamW, warm-up + cosine, early stopping on
+validation. Remedies for rare classes: --class-weights auto (n_max / n_c), --oversample,
+--loss focal. --wise-ft ALPHA|auto blends the zero-shot weights in (CLIP).
 
 Examples:
   lensdb classify train --conditions drains --data drains.csv --class-weights auto
@@ -120,8 +121,8 @@ def classify_command(
 def train_command(
     conditions: str = typer.Option(..., "--conditions", "-c", help="Condition set."),
     data: str = typer.Option(..., "--data", help="CSV or YOLO dataset folder."),
-    method: str = typer.Option("linear-probe", "--method", help="linear-probe, or vision "
-                               "(fine-tune the CLIP vision tower; full: not built yet)."),
+    method: str = typer.Option("linear-probe", "--method", help="linear-probe, vision "
+                               "(fine-tune the CLIP vision tower) or full (both towers)."),
     embedder: str | None = typer.Option(None, "--embedder", help="Default: the store's."),
     context: str = typer.Option("crop", "--context", help="crop, crop+margin or full+box."),
     class_weights: str = typer.Option("none", "--class-weights", help="auto (n_max / n_c) "
@@ -130,11 +131,11 @@ def train_command(
     loss: str = typer.Option("ce", "--loss", help="ce or focal."),
     wise_ft: str | None = typer.Option(None, "--wise-ft", help="Blend in zero-shot: ALPHA "
                                        "in [0, 1] or auto."),
-    epochs: int = typer.Option(10, "--epochs", help="--method vision: most epochs (early "
+    epochs: int = typer.Option(10, "--epochs", help="--method vision|full: most epochs (early "
                                "stopping on validation)."),
-    lr: float = typer.Option(1e-5, "--lr", help="--method vision: the tower's peak learning "
+    lr: float = typer.Option(1e-5, "--lr", help="--method vision|full: the tower's peak learning "
                              "rate (the head's: --head-lr)."),
-    head_lr: float = typer.Option(1e-3, "--head-lr", help="--method vision: the head's."),
+    head_lr: float = typer.Option(1e-3, "--head-lr", help="--method vision|full: the head's."),
     seed: int = typer.Option(0, "--seed"),
     store: Path | None = common.StoreOption,
     as_json: bool = common.JsonOption,

@@ -27,6 +27,7 @@ from lensdb.cli.common import (
     store_path,
 )
 from lensdb.config import IngestConfig
+from lensdb.device import DEVICE_HELP
 from lensdb.errors import LensDBError
 from lensdb.events import Event, FramesDone, VideoFinished, VideoStarted
 
@@ -84,6 +85,8 @@ def register(app: typer.Typer) -> None:
                                     help="Accept still images as one-frame videos."),
         wait: bool = typer.Option(False, "--wait", help="If another process is writing to "
                                   "the store, wait for it to finish instead of failing."),
+        device: str = typer.Option("auto", help=f"Where torch models run: {DEVICE_HELP}."),
+        threads: int = typer.Option(None, help="Torch threads (default: every core)."),
         as_json: bool = JsonOption,
     ) -> None:
         import lensdb
@@ -91,7 +94,7 @@ def register(app: typer.Typer) -> None:
         config = IngestConfig(
             detector=detector, embedder=embedder, conf=conf, stride=stride, fps=fps,
             detect_every=_every(detect_every), codec=codec, batch_size=batch_size,
-            images=images,
+            images=images, device=device, threads=threads,
             detect_budget=detect_budget or (0.1 if detect_every.strip() == "auto" else None),
         )
         config.validate()
@@ -197,7 +200,9 @@ def _print_summary(data: dict) -> None:
     console.print(stages)
     console.print(
         f"{data['frames']} frames ({data['labelled']} labelled) in {data['seconds']:.1f}s, "
-        f"{data['frames_per_second']:.1f} frames/s end to end"
+        f"{data['frames_per_second']:.1f} frames/s end to end; detector on "
+        f"{data['devices'].get('detector', 'cpu')}, embedder on "
+        f"{data['devices'].get('embedder', 'cpu')}, {data['threads']} torch threads"
     )
 
 

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from lensdb.cli.common import JsonOption, StoreOption, console, print_json, store_path
+from lensdb.device import DEVICE_HELP
 from lensdb.errors import LensDBError
 
 HELP = (
@@ -38,6 +39,8 @@ def register(app: typer.Typer) -> None:
                                      "(CLIP from a local checkpoint, as given to ingest)."),
         thumbs: Path = typer.Option(None, "--thumbs",
                                     help="Write a JPEG per hit and index.html into this dir."),
+        device: str = typer.Option("auto", help=f"Where the text/image embedder runs: "
+                                   f"{DEVICE_HELP}."),
         store: Path = StoreOption,
         as_json: bool = JsonOption,
     ) -> None:
@@ -48,7 +51,7 @@ def register(app: typer.Typer) -> None:
             raise LensDBError("give a TEXT to search for or --image PATH (one of them)")
         db = lensdb.open(store_path(store))
         hits = search(db.store, text=text, image=image, k=k, where=where, video=video,
-                      source=source, embedder=embedder)
+                      source=source, embedder=embedder, device=device)
         exported = None
         if thumbs is not None:
             from lensdb.export import export

@@ -24,6 +24,15 @@ class IngestConfig:
     # PQ 1024); nothing is committed to a new store before then (or the end of the input)
     queue_size: int = 32  # decoded frames buffered between the decoder thread and models
     images: bool = False  # accept still images (PNG, JPEG, ...) as one-frame videos
+    engine: str = "local"  # who runs the models: local (this process) | ray (lensdb.engine)
+    address: str | None = None  # Ray cluster: None starts a local Ray; auto | HOST:PORT |
+    # ray://HOST:PORT joins one (engine ray only)
+    workers: int = 2  # Ray actors decoding, detecting and embedding (engine ray)
+    gpus_per_worker: float = 0.0  # GPUs each Ray actor reserves (engine ray; 0: CPU only)
+    chunk_seconds: float = 60.0  # engine ray: long videos are cut into chunks this long
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps: where torch models run (auto:
+    # a GPU when torch sees one; LiteRT models stay on the CPU); fp16 on CUDA
+    threads: int | None = None  # torch threads for the models (None: every core)
 
     def sampling(self) -> dict:
         """The part that decides which frames are kept and labelled, stored per video."""
@@ -50,6 +59,14 @@ class IngestConfig:
             raise ParameterError("codec_train_size", "must be between 1 and 1,000,000")
         if self.conf is not None and not 0.0 <= self.conf <= 1.0:
             raise ParameterError("conf", "must be between 0 and 1")
+        from lensdb.engine import validate_engine
+
+        validate_engine(self)
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise ParameterError("threads", "must be between 1 and 1024")
+        from lensdb.device import resolve_device
+
+        resolve_device(self.device)  # an unknown or absent device fails before any work
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -54,6 +54,18 @@ def resolve_device(spec: str | None = "auto") -> str:
     raise LensDBError(f"device '{spec}' is not one of {DEVICE_HELP}")
 
 
+def model_device(requested: str | None, supported: tuple[str, ...], model: str) -> str:
+    """The device one model runs on: `requested` resolved, or the CPU when the model cannot
+    use it and the request was `auto`; an explicit request it cannot meet is an error."""
+    device = resolve_device(requested)
+    if device == "cpu" or device.split(":")[0] in supported:
+        return device
+    if (requested or "auto").strip().lower() == "auto":
+        return "cpu"
+    raise LensDBError(f"{model} runs on {', '.join(supported)} only, not {device}; "
+                      "use device cpu or auto")
+
+
 def uses_half(device: str) -> bool:
     """fp16 inference where it pays: CUDA only."""
     return device.startswith("cuda")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lensdb import video_status as vs
 from lensdb.config import IngestConfig
+from lensdb.device import set_threads
 from lensdb.errors import LensDBError, VideoError, first_line
 from lensdb.events import FramesDone, OnEvent, VideoFinished, VideoStarted, ignore
 from lensdb.frames import DecodeStatus, Sampler, is_url, iter_frames, open_source, probe
@@ -54,6 +55,8 @@ class IngestReport:
     videos: list[VideoReport]
     stages: StageTimes
     seconds: float
+    devices: dict[str, str] = field(default_factory=dict)  # model role -> device it ran on
+    threads: int = 0  # torch threads set for the models
 
     @property
     def frames(self) -> int:
@@ -67,6 +70,8 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "frames_per_second": round(self.frames / self.seconds, 2) if self.seconds else 0.0,
             "stages": self.stages.to_dict(),
+            "devices": self.devices,
+            "threads": self.threads,
         }
 
 
@@ -130,6 +135,10 @@ def ingest(
     from lensdb.models.registry import get_detector, get_embedder
 
     config.validate()
+    if config.engine != "local":  # another engine runs the models (lensdb.engine)
+        from lensdb.engine import get_engine
+
+        return get_engine(config.engine).ingest(store, sources, config, progress, stop, wait)
     sources = expand_sources(sources)
     progress = progress or ignore
     stages = StageTimes()
@@ -137,9 +146,13 @@ def ingest(
     reports: list[VideoReport] = []
     with store.writer(wait=wait):
         vs.recover(store)  # rows a dead ingest left `ingesting` get a status and a message
-        embedder = get_embedder(config.embedder)
+        threads = set_threads(config.threads)  # on purpose: an import may have set one
+        embedder = get_embedder(config.embedder, device=config.device)
         store.bind_space(embedder.model_id, embedder.dim, config.codec, spec=config.embedder)
-        detector = get_detector(config.detector, conf=config.conf)  # None: its own default
+        detector = get_detector(config.detector, conf=config.conf,  # None: its own default
+                                device=config.device)
+        devices = {"detector": getattr(detector, "device", "cpu"),
+                   "embedder": getattr(embedder, "device", "cpu")}
         # Nothing commits before the codec is trained, so train early: enough vectors for
         # the codec to learn from, and no more (Flat and fp16 commit from the first batch).
         need = min_training_points(store.meta()["codec"])
@@ -172,7 +185,7 @@ def ingest(
             writer.close()
             if writer.error is None:
                 store.maybe_compact()
-    return IngestReport(reports, stages, time.perf_counter() - started)
+    return IngestReport(reports, stages, time.perf_counter() - started, devices, threads)
 
 
 def _first_line(exc: BaseException) -> str:

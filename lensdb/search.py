@@ -12,7 +12,6 @@ cosine = 1 - d/2 for a squared distance d (approximate under lossy codecs).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,6 @@ from lensdb.storage.store import Store
 MAX_K = 10_000
 SOURCES = ("best", "predicted", "detected")
 
-_EMBEDDERS: dict[tuple[str, str], Any] = {}  # (store embedder id, spec) -> embedder
-_EMBEDDERS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -46,8 +43,9 @@ class SearchHit:
         return asdict(self)
 
 
-def store_embedder(store: Store, spec: str | None = None):
-    """The embedder that made the store's vectors, loaded once per process.
+def store_embedder(store: Store, spec: str | None = None, device: str | None = "auto"):
+    """The embedder that made the store's vectors, loaded once per Store object (kept on it,
+    so a caller that keeps the Store, like the service, loads it once).
 
     `spec` is the embedder as given to ingest (needed for a CLIP loaded from a local
     checkpoint, whose path the store does not record); it must load the same model id.
@@ -60,17 +58,18 @@ def store_embedder(store: Store, spec: str | None = None):
         raise StoreError("the store holds no vectors yet; ingest a video first")
     name = spec or meta.get("embedder_spec") or meta.get("embedder_name") or want
     name = name.split("@")[0]
-    with _EMBEDDERS_LOCK:
-        if (want, name) in _EMBEDDERS:
-            return _EMBEDDERS[(want, name)]
-        embedder = get_embedder(name)
+    key = ("embedder", want, name, str(device))
+    with store.kept_models_lock:
+        if key in store.kept_models:
+            return store.kept_models[key]
+        embedder = get_embedder(name, device=device)
         if embedder.model_id != want:
             raise EmbedderMismatchError(
                 f"the store's vectors come from '{want}' but '{name}' loads "
                 f"'{embedder.model_id}'; pass --embedder with the spec used at ingest "
                 "(e.g. clip:ViT-B-32:/path/to/checkpoint.pt)"
             )
-        _EMBEDDERS[(want, name)] = embedder
+        store.kept_models[key] = embedder
         return embedder
 
 
@@ -96,7 +95,7 @@ def load_image(image: str | Path | np.ndarray) -> np.ndarray:
 
 
 def query_vector(store: Store, index, text: str | None, image: Any, like: int | None,
-                 embedder: str | None) -> np.ndarray:
+                 embedder: str | None, device: str | None = "auto") -> np.ndarray:
     given = [x for x in (text, image, like) if x is not None and not (isinstance(x, str)
                                                                        and not x.strip())]
     if len(given) != 1:
@@ -107,7 +106,7 @@ def query_vector(store: Store, index, text: str | None, image: Any, like: int | 
         except (RuntimeError, OverflowError, TypeError, ValueError):
             raise LensDBError(f"frame {like} has no stored vector") from None
         return _unit(np.asarray(vec, np.float32)[None, :])
-    model = store_embedder(store, embedder)
+    model = store_embedder(store, embedder, device)
     if text is not None:
         if not getattr(model, "has_text", False):
             raise LensDBError(
@@ -233,6 +232,7 @@ def search(
     source: str = "best",
     like: int | None = None,
     embedder: str | None = None,
+    device: str | None = "auto",
 ) -> list[SearchHit]:
     """The k frames nearest to a text, an image or a stored frame (`like`), best first,
     among the frames matching `where` (query-language predicate) and `video` (a name)."""
@@ -242,7 +242,7 @@ def search(
         raise LensDBError(f"unknown source '{source}'; use one of {', '.join(SOURCES)}")
     allowed = allowed_ids(store, where, video, source)  # before the index: index >= allowed
     index = store.load_index()
-    q = query_vector(store, index, text, image, like, embedder)
+    q = query_vector(store, index, text, image, like, embedder, device)
     if q.shape[1] != index.d:
         raise EmbedderMismatchError(f"the query vector has {q.shape[1]} dimensions, the "
                                     f"store's vectors {index.d}")

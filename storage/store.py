@@ -12,12 +12,13 @@ from __future__ import annotations
 import fcntl
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -70,6 +71,9 @@ class Store:
         self.vectors = VectorFiles(self.root)
         self.models_dir = self.root / "models"
         self._kept_index = KeptIndex(self.vectors)  # reused until the commit counter moves
+        self.kept_models: dict[tuple[str, ...], Any] = {}  # models loaded for this store's
+        # readers (search's embedder), kept as long as its owner keeps the Store
+        self.kept_models_lock = threading.Lock()
         self._next: tuple[int, int] | None = None  # (frame id, segment id), while writing
 
     @classmethod

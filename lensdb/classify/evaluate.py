@@ -128,7 +128,7 @@ def evaluate_classifiers(store: Store, config: EvalConfig) -> EvalReport:
         if not list_classifiers(store, cs.name):
             report.notes.append(f"set '{cs.name}' has no trained classifier yet")
     for row in rows:
-        tuned = row["method"].startswith("vision")
+        tuned = row["method"].startswith(("vision", "full"))
         if tuned:  # its own tower: a fresh embedder, never the shared one
             emb = get_embedder(row["embedder_spec"])
             if emb.model_id == row["embedder_id"]:

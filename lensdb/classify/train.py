@@ -9,9 +9,9 @@ CLIP embedder, `wise_ft` blends the zero-shot text head into the probe's weights
 ((1 - alpha) * zero-shot + alpha * probe; "auto" picks alpha on the validation split).
 
 `vision` fine-tunes the vision tower of an open_clip embedder with the zero-shot text head
-as the starting head (`finetune.finetune_tower`; early stopping on the validation split,
-no refit), the tower stored with the classifier. Not built: fine-tuning both towers
-(`full`); asking for it is a one-line error.
+as the starting head, `full` both towers with the head recomputed from the text tower's
+prompt ensembles at every step (`finetune.finetune_tower`, one loop; early stopping on the
+validation split, no refit); the vision tower is stored with the classifier.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class TrainConfig:
 
     conditions: str  # condition set name
     data: str  # CSV file or YOLO dataset folder
-    method: str = "linear-probe"  # linear-probe | vision (the CLIP tower) | full (not yet)
+    method: str = "linear-probe"  # linear-probe | vision (CLIP image tower) | full (both)
     embedder: str | None = None  # None: the store's embedder
     context: str = "crop"  # crop | crop+margin | full+box
     class_weights: bool = False  # n_max / n_c per class ("--class-weights auto")
@@ -52,14 +52,11 @@ class TrainConfig:
     wise_ft: float | str | None = None  # alpha in [0, 1], "auto", or None (no blending)
     val_fraction: float = 0.2  # share of each class held out to pick C (and alpha)
     seed: int = 0
-    finetune: FinetuneConfig = FinetuneConfig()  # method vision: the optimisation
+    finetune: FinetuneConfig = FinetuneConfig()  # methods vision and full: the optimisation
 
     def validate(self) -> None:
         if self.method not in METHODS:
             raise LensDBError(f"unknown method '{self.method}'; use {', '.join(METHODS)}")
-        if self.method == "full":
-            raise LensDBError("method 'full' (fine-tuning both towers) is not built yet; use "
-                              "--method vision or linear-probe")
         if self.finetune.epochs < 1 or self.finetune.lr <= 0:
             raise LensDBError("--epochs must be at least 1 and --lr positive")
         check_context(self.context)
@@ -120,7 +117,7 @@ def train_classifier(store: Store, config: TrainConfig) -> TrainReport:
     embedder = get_embedder(spec)
     notes = []
     zs = None
-    if config.method == "vision":
+    if config.method in ("vision", "full"):
         return _train_vision(store, config, cs, samples, embedder, spec, started)
     if config.wise_ft is not None:
         if not embedder.has_text:
@@ -170,12 +167,15 @@ def train_classifier(store: Store, config: TrainConfig) -> TrainReport:
 
 def _train_vision(store: Store, config: TrainConfig, cs, samples, embedder, spec: str,
                   started: float) -> TrainReport:
+    from lensdb.classify.conditions import prompts_for
     from lensdb.classify.finetune import finetune_tower, preprocess, tunable
     from lensdb.classify.probe import stratified_split
     from lensdb.classify.zeroshot import ZeroShot
 
-    tunable(embedder)  # an open_clip model, else a one-line error
+    full = config.method == "full"
+    tunable(embedder, "both towers" if full else "the vision tower")  # else a one-line error
     head = ZeroShot(embedder, cs).heads[""]
+    prompts = [prompts_for(cs, v) for v in cs.values] if full else None
     y, k = labels(samples, cs), len(cs.values)
     counts = np.bincount(y, minlength=k)
     if (counts > 0).sum() < 2:
@@ -184,7 +184,7 @@ def _train_vision(store: Store, config: TrainConfig, cs, samples, embedder, spec
     x = preprocess(embedder, list(sample_images(samples, config.context)))
     tr, va = stratified_split(y, config.val_fraction, config.seed)
     model, tower, history = finetune_tower(embedder, head, x[tr], y[tr], x[va], y[va], probe,
-                                           config.finetune, config.wise_ft)
+                                           config.finetune, config.wise_ft, prompts)
     pred = model.logits(embedder.embed_images(
         list(sample_images([samples[i] for i in va], config.context)))).argmax(1)
     recall = {cs.values[c]: float((pred[y[va] == c] == c).mean()) for c in range(k)
@@ -198,7 +198,7 @@ def _train_vision(store: Store, config: TrainConfig, cs, samples, embedder, spec
                "best_epoch": history["best_epoch"], "val_recall": recall,
                "wise_ft_alpha": alpha, "remedies": remedies,
                "class_counts": {v: int(n) for v, n in zip(cs.values, counts)}}
-    method = "vision" if alpha is None else "vision+wise-ft"
+    method = config.method if alpha is None else f"{config.method}+wise-ft"
     meta = {"set_name": cs.name, "method": method, "embedder_id": embedder.model_id,
             "embedder_spec": spec, "context": config.context, "values": list(cs.values)}
     with store.writer():

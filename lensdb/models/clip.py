@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lensdb.device import uses_half
 from lensdb.errors import LensDBError, first_line
 from lensdb.models.base import cache_dir, file_digest, l2_normalise
 from lensdb.models.resolve import ResolvedModel, shorten
@@ -56,7 +57,7 @@ class OpenClipEmbedder:
     has_text = True
 
     def __init__(self, name: str, arch: str, pretrained: str | None, batch_size: int = 32,
-                 checkpoint: bool = False):
+                 checkpoint: bool = False, device: str = "cpu"):
         """`pretrained`: a hub tag, or (with `checkpoint`) a checkpoint file's path. A tag is
         never looked up on disk: open_clip reads a file for an unknown tag."""
         import open_clip
@@ -87,7 +88,9 @@ class OpenClipEmbedder:
         finally:
             root_logger.setLevel(level)
         model.eval()
-        self.model = model
+        self.device = device  # torch device; fp16 on CUDA
+        self._dtype = torch.float16 if uses_half(device) else torch.float32
+        self.model = model.to(device=device, dtype=self._dtype)
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(arch)
         self.name = name
@@ -98,7 +101,7 @@ class OpenClipEmbedder:
         self._torch = torch
         self._lock = threading.Lock()
         with torch.no_grad():
-            self.dim = int(model.encode_text(self.tokenizer(["a"])).shape[-1])
+            self.dim = int(self.model.encode_text(self.tokenizer(["a"]).to(device)).shape[-1])
 
     def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
         from PIL import Image
@@ -109,7 +112,8 @@ class OpenClipEmbedder:
             for start in range(0, len(images), self.batch_size):
                 chunk = images[start : start + self.batch_size]
                 x = torch.stack([self.preprocess(Image.fromarray(img)) for img in chunk])
-                out.append(self.model.encode_image(x).float().numpy())
+                x = x.to(device=self.device, dtype=self._dtype)
+                out.append(self.model.encode_image(x).float().cpu().numpy())
         if not out:
             return np.zeros((0, self.dim), np.float32)
         return l2_normalise(np.concatenate(out))
@@ -117,15 +121,16 @@ class OpenClipEmbedder:
     def embed_text(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
         with self._lock, torch.no_grad():
-            feats = self.model.encode_text(self.tokenizer(texts)).float().numpy()
+            tokens = self.tokenizer(texts).to(self.device)
+            feats = self.model.encode_text(tokens).float().cpu().numpy()
         return l2_normalise(feats)
 
 
-def load_open_clip(resolved: ResolvedModel) -> OpenClipEmbedder:
+def load_open_clip(resolved: ResolvedModel, device: str = "cpu") -> OpenClipEmbedder:
     """`clip:ARCH` (random weights), `clip:ARCH:TAG` (hub) or `clip:ARCH:/path/ckpt.pt`,
     as resolved by `lensdb.models.resolve.resolve_embedder`."""
     return OpenClipEmbedder(f"clip:{resolved.name}", resolved.name, resolved.pretrained,
-                            checkpoint=resolved.source == "file")
+                            checkpoint=resolved.source == "file", device=device)
 
 
 def fetch_default() -> Path:
@@ -141,7 +146,9 @@ SPECS = (
         description="CLIP ViT-B/32 (laion2b_s34b_b79k) through open_clip, 512-d, text search",
         source="Hugging Face hub via open_clip",
         size_mb=605.0,
-        load=lambda: OpenClipEmbedder("clip-vit-b-32", DEFAULT_ARCH, DEFAULT_TAG),
+        load=lambda device="cpu": OpenClipEmbedder("clip-vit-b-32", DEFAULT_ARCH, DEFAULT_TAG,
+                                                   device=device),
+        devices=("cpu", "cuda", "mps"),
         fetch=fetch_default,
         is_present=lambda: _hub_repo_cached(DEFAULT_HUB_REPO),  # no open_clip import
     ),

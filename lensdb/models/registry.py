@@ -68,32 +68,46 @@ def default_conf(name: str) -> float:
     return spec.default_conf if spec is not None else YOLO_DEFAULT_CONF
 
 
-def get_detector(name: str, conf: float | None = None) -> Detector:
+TORCH_DEVICES = ("cpu", "cuda", "mps")  # ultralytics and open_clip models named by file/tag
+
+
+def _on(spec: ModelSpec | None, name: str, device: str | None) -> dict[str, str]:
+    """`device=` for a loader: only for adapters that run anywhere but the CPU."""
+    from lensdb.device import model_device
+
+    chosen = model_device(device, spec.devices if spec else TORCH_DEVICES, name)
+    return {} if chosen == "cpu" else {"device": chosen}
+
+
+def get_detector(name: str, conf: float | None = None, device: str | None = "cpu") -> Detector:
     """A detector by registry name, ultralytics model name, or local .pt/.onnx path
     (resolved by `lensdb.models.resolve`, the same rules the HTTP API checks). `conf`
-    None: the detector's own default (`default_conf`); the adapter keeps it as `.conf`."""
+    None: the detector's own default (`default_conf`); the adapter keeps it as `.conf`.
+    `device`: auto | cpu | cuda[:N] | mps (a CPU-only model takes the CPU under auto)."""
     from lensdb.models.resolve import resolve_detector
 
     resolved = resolve_detector(name)
     if conf is None:
         conf = default_conf(resolved.spec if resolved.source == "registry" else name)
     if resolved.source == "registry":
-        return _DETECTORS[resolved.spec].load(conf=conf)
+        spec = _DETECTORS[resolved.spec]
+        return spec.load(conf=conf, **_on(spec, name, device))
     from lensdb.models import yolo
 
-    return yolo.load_yolo(name, conf=conf)
+    return yolo.load_yolo(name, conf=conf, **_on(None, name, device))
 
 
-def get_embedder(name: str) -> Embedder:
+def get_embedder(name: str, device: str | None = "cpu") -> Embedder:
     """An embedder by registry name, or `clip:ARCH[:PRETRAINED_TAG_OR_CHECKPOINT]`."""
     from lensdb.models.resolve import resolve_embedder
 
     resolved = resolve_embedder(name)
     if resolved.source == "registry":
-        return _EMBEDDERS[resolved.spec].load()
+        spec = _EMBEDDERS[resolved.spec]
+        return spec.load(**_on(spec, name, device))
     from lensdb.models import clip
 
-    return clip.load_open_clip(resolved)
+    return clip.load_open_clip(resolved, **_on(None, name, device))
 
 
 __all__ = ["OFFLINE_HINT", "ModelSpec", "register", "unavailable", "get_detector",

@@ -34,6 +34,8 @@ class ModelSpec:
     is_present: Callable[[], bool]  # weights already on this machine?
     default_conf: float = 0.25  # detectors: confidence threshold used when none is given,
     # chosen by measuring counts against what is there (see each adapter's spec)
+    devices: tuple[str, ...] = ("cpu",)  # device types `load(device=...)` accepts (torch
+    # adapters: cpu, cuda, mps; LiteRT runs on the CPU only)
 
 
 def unavailable(what: str, reason: str) -> ModelUnavailableError:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lensdb.device import uses_half
 from lensdb.errors import ModelUnavailableError
 from lensdb.models.base import cache_dir, file_digest
 from lensdb.models.resolve import resolve_detector
@@ -52,7 +53,8 @@ def fetch_yolo(name: str = "yolo11n") -> Path:
 class YoloDetector:
     """Runs an ultralytics model and turns its Results into LensDB Detections."""
 
-    def __init__(self, name: str, path: Path, conf: float = 0.25, imgsz: int = 640):
+    def __init__(self, name: str, path: Path, conf: float = 0.25, imgsz: int = 640,
+                 device: str = "cpu"):
         _setup_env()
         from ultralytics import YOLO
 
@@ -64,6 +66,7 @@ class YoloDetector:
         self.model_id = f"{Path(name).stem}@{file_digest(path)}"
         self.conf = conf
         self.imgsz = imgsz
+        self.device = device  # torch device; fp16 on CUDA
         names = self.model.names or {}
         self.class_names = {int(k): str(v).lower() for k, v in dict(names).items()}
         self._lock = threading.Lock()
@@ -75,7 +78,8 @@ class YoloDetector:
         bgr = [np.ascontiguousarray(img[..., ::-1]) for img in images]
         with self._lock:
             results = self.model.predict(
-                bgr, conf=self.conf, imgsz=self.imgsz, verbose=False, device="cpu"
+                bgr, conf=self.conf, imgsz=self.imgsz, verbose=False, device=self.device,
+                half=uses_half(self.device),
             )
         return [self._to_detections(r) for r in results]
 
@@ -91,11 +95,11 @@ class YoloDetector:
         )
 
 
-def load_yolo(name: str, conf: float = 0.25) -> YoloDetector:
+def load_yolo(name: str, conf: float = 0.25, device: str = "cpu") -> YoloDetector:
     path = weights_path(name)
     if not path.exists():
         path = fetch_yolo(resolve_detector(name).name)
-    return YoloDetector(name, path, conf=conf)
+    return YoloDetector(name, path, conf=conf, device=device)
 
 
 SPECS = (
@@ -105,7 +109,8 @@ SPECS = (
         description="YOLO11 nano through ultralytics, 80 COCO classes (default)",
         source="ultralytics GitHub release assets",
         size_mb=5.4,
-        load=lambda conf=0.25: load_yolo("yolo11n", conf=conf),
+        load=lambda conf=0.25, device="cpu": load_yolo("yolo11n", conf=conf, device=device),
+        devices=("cpu", "cuda", "mps"),
         fetch=lambda: fetch_yolo("yolo11n"),
         is_present=lambda: weights_path("yolo11n").exists(),
         default_conf=0.25,  # ultralytics' own default, the one its COCO figures use

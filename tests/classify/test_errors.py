@@ -100,8 +100,8 @@ def test_dataset_errors_store_nothing(tiny_clip, square_store, tmp_path):
     assert "lacks the column(s) y1" in _cli(
         square_store, "classify", "train", "--conditions", "fill", "--data",
         str(tmp_path / "bad.csv"), "--embedder", tiny_clip)
-    assert "not built yet" in _cli(square_store, "classify", "train", "--conditions", "fill",
-                                   "--data", str(data), "--method", "full")
+    assert "unknown method 'both'" in _cli(square_store, "classify", "train", "--conditions",
+                                           "fill", "--data", str(data), "--method", "both")
     assert _snapshot(square_store) == before
 
 

@@ -138,3 +138,40 @@ def test_vision_tower_fine_tuning_learns_and_classify_uses_the_tower(tiny_clip_c
                                                         spatial=False,
                                                         classifiers=(r0.classifier_id,)))
     assert ev0.rows[1]["confusion"] == ev0.rows[0]["confusion"]  # zero-shot's
+
+
+def test_full_fine_tuning_trains_both_towers_and_classify_uses_it(tiny_clip_calibrated,
+                                                                  square_store, tmp_path):
+    import torch
+    from classify_data import install_no_text_embedder
+
+    from lensdb.classify.conditions import text_heads
+    from lensdb.classify.finetune import FinetuneConfig
+    from lensdb.classify.registry import find_classifier
+    from lensdb.errors import LensDBError
+
+    tiny_clip = tiny_clip_calibrated
+    cs = add_condition_set(square_store, "fill", "square", ["filled", "hollow"])
+    train = write_csv(tmp_path / "train", 160, seed=1)
+    test = write_csv(tmp_path / "test", 100, seed=2)
+    with pytest.raises(LensDBError, match="linear probe only"):  # no text side
+        train_classifier(square_store, TrainConfig("fill", str(train), method="full",
+                                                   embedder=install_no_text_embedder()))
+    tune = FinetuneConfig(epochs=4, lr=1e-3, head_lr=1e-2)
+    r = train_classifier(square_store, TrainConfig("fill", str(train), method="full",
+                                                   embedder=tiny_clip, finetune=tune))
+    assert r.method == "full" and r.val_scores["epoch 0"] <= 0.8  # zero-shot start
+    assert max(r.val_scores.values()) >= 0.9
+    ev = evaluate_classifiers(square_store, EvalConfig("fill", str(test), embedder=tiny_clip,
+                                                       spatial=False))
+    by_name = {row["name"]: row for row in ev.rows}
+    assert by_name["zero-shot"]["accuracy"] <= 0.8  # random weights
+    assert by_name["classifier 1"]["accuracy"] >= 0.9  # held out; chance 0.5
+    # the head is the text tower's prompt ensemble, and that tower learned: its rows moved
+    blob = torch.load(square_store.models_dir / find_classifier(square_store, "fill")["file"],
+                      weights_only=True)
+    zs = 100 * text_heads(get_embedder(tiny_clip), cs)[""]
+    assert np.abs(blob["W"].numpy() - zs).max() > 1.0
+    done = classify_store(square_store, ClassifyConfig("fill"))
+    assert (done.method, done.classifier_id) == ("full", 1)
+    assert abs(done.values["filled"] - sum(sum(frame_fills(i)) for i in range(12))) <= 2
