@@ -302,3 +302,18 @@ def register(app: typer.Typer) -> None:
             t.add_row(key, *[_fmt(col[key]) for col in r["table"].values()])
         console.print(t)
         console.print(f"plot: {r['png']}; curves: {r['json']}")
+
+    @det.command("runs")
+    def runs_cmd(
+        root: Path = typer.Option(Path("runs"), "--root", help="Folder holding run folders."),
+        grouped: bool = typer.Option(False, "--grouped", help="One row per configuration."),
+        as_json: bool = typer.Option(False, "--json", help="JSON instead of CSV."),
+    ) -> None:
+        """Every detector run under ROOT as CSV: flat, or grouped by configuration."""
+        from lensdb.detector.run_list import list_runs, to_csv
+
+        r = list_runs(root)
+        if as_json:
+            print_json(r)
+            return
+        typer.echo(to_csv(r["groups"] if grouped else r["runs"]), nl=False)

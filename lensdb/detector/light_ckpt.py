@@ -53,17 +53,28 @@ def build_model(spec: LightDetrSpec, clip_init: str | None = None) -> LightDetr:
     return LightDetr(spec, visual)
 
 
-def save_light_detr(model: LightDetr, path: Path, names: list[str], epoch: int,
+def save_light_detr(model: torch.nn.Module, path: Path, names: list[str], epoch: int,
                     metrics: dict[str, Any]) -> Path:
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_torch_save({"kind": LIGHT_DETR_KIND, "version": 1, "spec": spec_dict(model.spec),
+    spec: Any = model.spec
+    atomic_torch_save({"kind": LIGHT_DETR_KIND, "version": 1, "spec": spec_dict(spec),
                        "names": list(names), "state_dict": state, "epoch": epoch,
                        "metrics": metrics}, Path(path))
     return Path(path)
 
 
+def read_light_detr(path: str | Path) -> dict | None:
+    """The checkpoint's contents when `path` is a light-detr checkpoint, else None. Loaded
+    with `weights_only=True`: tensors, numbers and strings only, so nothing is executed."""
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - an ultralytics pickle (or not a checkpoint at all)
+        return None
+    return obj if isinstance(obj, dict) and obj.get("kind") == LIGHT_DETR_KIND else None
+
+
 def load_light_detr(path: str | Path) -> tuple[LightDetr, list[str], dict]:
-    obj = torch.load(str(path), map_location="cpu", weights_only=False)
+    obj = read_light_detr(path)
     if not isinstance(obj, dict) or obj.get("kind") != LIGHT_DETR_KIND:
         raise LensDBError(f"{path} is not a light-detr checkpoint")
     spec = LightDetrSpec(**obj["spec"])

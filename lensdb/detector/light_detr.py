@@ -5,22 +5,22 @@
                                    #  "aux": [per decoder layer, the same]}
     loss, parts = SetCriterion(3)(out, targets)   # Hungarian matching, CE + L1 + GIoU
 
-Backbones: torchvision mobilenet_v3_small (weights=None: nothing is downloaded; stride-16
-and stride-32 maps fused to one stride-16 map), or an open_clip visual tower (`clip`):
-a ModifiedResNet trunk gives a stride-32 map at any input size; a ViT gives its patch
-tokens at its own image size. The transformer: one encoder layer over the feature tokens
-(2-D sine positions), `decoder_layers` decoder layers over `num_queries` learned queries,
-each anchored on a learned reference point whose box every layer refines (as in
-Deformable DETR's iterative refinement: it converges in far fewer epochs than the original
-DETR), a class head (with a no-object class) and a box head after every decoder layer
-(auxiliary losses). Matching costs: class probability, L1 and GIoU of the boxes (scipy's
-linear_sum_assignment).
+Backbones: torchvision mobilenet_v3_small (weights=None: nothing is downloaded; GroupNorm
+for BatchNorm; stride-16 and stride-32 maps fused to one stride-16 map), or an open_clip
+visual tower (`clip`): a ModifiedResNet trunk gives a stride-32 map at any input size, a
+ViT its patch tokens at its own image size. Then one encoder layer over the feature tokens
+(2-D sine positions) and `decoder_layers` decoder layers over `num_queries` learned
+queries, each anchored on a learned reference point whose box every layer refines
+(Deformable DETR's iterative refinement: far fewer epochs than the original DETR); a class
+head (with a no-object class) and a box head after every decoder layer (auxiliary losses).
+Matching costs: class probability, L1 and GIoU (scipy's linear_sum_assignment).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +74,19 @@ def point_positions(xy: torch.Tensor, dim: int) -> torch.Tensor:
     return emb.flatten(-2)
 
 
+def _group_norm(module: nn.Module) -> nn.Module:
+    """BatchNorm -> GroupNorm(8) throughout: a from-scratch backbone trained for a few
+    hundred small batches has running statistics far from its batch statistics, so its
+    eval-mode outputs would be nonsense; GroupNorm is the same in training and eval."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            c = child.num_features
+            setattr(module, name, nn.GroupNorm(8 if c % 8 == 0 else 1, c))
+        else:
+            _group_norm(child)
+    return module
+
+
 class MobileNetBackbone(nn.Module):
     """mobilenet_v3_small features, stride 16 (48 ch) + upsampled stride 32 (576 ch)."""
 
@@ -83,10 +96,7 @@ class MobileNetBackbone(nn.Module):
         super().__init__()
         from torchvision.models import mobilenet_v3_small
 
-        feats = mobilenet_v3_small(weights=None).features
-        for mod in feats.modules():  # torchvision's 0.01 leaves running stats far behind a
-            if isinstance(mod, nn.BatchNorm2d):  # short run from scratch: eval-mode boxes
-                mod.momentum = 0.1  # would be nonsense
+        feats: Any = _group_norm(mobilenet_v3_small(weights=None).features)
         self.low, self.high = feats[:9], feats[9:]
         self.proj_low, self.proj_high = nn.Conv2d(48, hidden, 1), nn.Conv2d(576, hidden, 1)
 
@@ -102,9 +112,9 @@ class ClipBackbone(nn.Module):
 
     mean, std = CLIP_MEAN, CLIP_STD
 
-    def __init__(self, visual: nn.Module, hidden: int):
+    def __init__(self, visual: Any, hidden: int):
         super().__init__()
-        self.visual = visual
+        self.visual: Any = visual
         self.is_vit = hasattr(visual, "transformer")
         if self.is_vit:
             visual.output_tokens = True
@@ -115,7 +125,7 @@ class ClipBackbone(nn.Module):
         self.proj = nn.Conv2d(channels, hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        v = self.visual
+        v: Any = self.visual
         if self.is_vit:
             _, tokens = v(x)
             side = int(round(math.sqrt(tokens.shape[1])))
@@ -145,8 +155,11 @@ class LightDetr(nn.Module):
             self.backbone: nn.Module = ClipBackbone(clip_visual, d)
         else:
             self.backbone = MobileNetBackbone(d)
-        self.register_buffer("mean", torch.tensor(self.backbone.mean).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(self.backbone.std).view(1, 3, 1, 1))
+        bb: Any = self.backbone
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
+        self.register_buffer("mean", torch.tensor(bb.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(bb.std).view(1, 3, 1, 1))
         enc = nn.TransformerEncoderLayer(d, spec.heads, d * 4, 0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(enc, spec.encoder_layers, enable_nested_tensor=False)
         self.decoder = nn.ModuleList(
@@ -160,8 +173,9 @@ class LightDetr(nn.Module):
         self.ref_pos = MLP(d, d, 2)
         self.class_head = nn.Linear(d, spec.num_classes + 1)
         self.box_head = MLP(d, 4)
-        nn.init.constant_(self.box_head[-1].weight, 0.0)
-        nn.init.constant_(self.box_head[-1].bias, 0.0)
+        last: Any = self.box_head[-1]
+        nn.init.constant_(last.weight, 0.0)
+        nn.init.constant_(last.bias, 0.0)
         nn.init.constant_(self.class_head.bias, 0.0)
 
     def forward(self, images: torch.Tensor) -> dict:
@@ -223,6 +237,7 @@ class SetCriterion(nn.Module):
         self.matcher = HungarianMatcher()
         weight = torch.ones(num_classes + 1)
         weight[-1] = eos_coef
+        self.empty_weight: torch.Tensor
         self.register_buffer("empty_weight", weight)
 
     def _one(self, out: dict, targets: list[dict], n_boxes: float) -> dict:

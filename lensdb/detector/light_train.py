@@ -31,7 +31,9 @@ class _Split:
     """A split held in memory at the training size: images (N,3,S,S) and targets."""
 
     def __init__(self, images: list[Path], imgsz: int, num_classes: int):
-        self.sizes, batches, self.targets = [], [], []
+        self.sizes: list[tuple[int, int]] = []
+        self.targets: list[dict[str, Any]] = []
+        batches = []
         for p in images:
             rgb = read_rgb(p)
             self.sizes.append((rgb.shape[0], rgb.shape[1]))

@@ -21,6 +21,7 @@ from typing import Any
 
 from lensdb.detector.config import DetectorTrainConfig
 from lensdb.detector.evaluate import EVAL_CONF, EVAL_IOU, evaluate_checkpoint
+from lensdb.detector.run_list import to_csv
 from lensdb.errors import LensDBError, ParameterError
 from lensdb.runs import atomic_write_text
 
@@ -38,7 +39,8 @@ class SweepGrid:
 
 
 def points(base: DetectorTrainConfig, grid: SweepGrid) -> list[DetectorTrainConfig]:
-    axes = {"lr": grid.lrs or (base.lr,), "batch": grid.batch_sizes or (base.batch,),
+    axes: dict[str, tuple[Any, ...]] = {
+            "lr": grid.lrs or (base.lr,), "batch": grid.batch_sizes or (base.batch,),
             "num_queries": grid.num_queries or (base.num_queries,),
             "decoder_layers": grid.decoder_layers or (base.decoder_layers,)}
     if (grid.num_queries or grid.decoder_layers) and base.model != "light-detr":
@@ -60,17 +62,6 @@ def _done(folder: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return summary if summary.get("status") == "complete" else None
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 def sweep(base: DetectorTrainConfig, grid: SweepGrid, root: str | Path,
@@ -106,6 +97,6 @@ def sweep(base: DetectorTrainConfig, grid: SweepGrid, root: str | Path,
                          "recall": ev["recall"], "best_val_loss": summary.get("best_val_loss"),
                          "seconds": summary["seconds"], "run": str(folder)})
     best = max(rows, key=lambda r: (r["map50_95"], r["map50"]))
-    atomic_write_text(root / "sweep.csv", _csv(rows))
+    atomic_write_text(root / "sweep.csv", to_csv(rows))
     atomic_write_text(root / "best.json", json.dumps(best, indent=2) + "\n")
     return {"root": str(root), "rows": rows, "best": best, "csv": str(root / "sweep.csv")}

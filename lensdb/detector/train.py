@@ -42,9 +42,6 @@ def prepare_data(c: DetectorTrainConfig, ds: DataSpec, run: RunFolder) -> Path:
 
     train = split_images(ds, "train")
     val = split_images(ds, "val")
-    if not train or not val:
-        raise LensDBError(f"{ds.yaml_path}: the train and val splits need images "
-                          f"(train {len(train)}, val {len(val)})")
     if not c.subset and not c.fast:
         return ds.yaml_path
     rng = np.random.default_rng(c.seed)
@@ -70,7 +67,9 @@ def train_detector(config: DetectorTrainConfig, progress: Progress | None = None
     kind = model_kind(config.model)
     c = config.effective()
     ds = load_data_yaml(c.data)
-    split_images(ds, "train"), split_images(ds, "val")  # missing folders: error before any file
+    for split in ("train", "val"):  # missing folders or no images: refused before any file
+        if not split_images(ds, split):
+            raise LensDBError(f"{ds.yaml_path}: the {split} split has no images")
     device = resolve_device(c.device)
     if c.is_light_detr and c.backbone == "clip":
         from lensdb.detector.light_ckpt import clip_visual

@@ -49,12 +49,16 @@ def _atomic_copy(src: Path, dst: Path) -> None:
 @contextlib.contextmanager
 def _quiet_ultralytics():
     """Ultralytics logs to stdout; keep stdout for LensDB's own output (and --json)."""
+    import warnings
+
     from ultralytics.utils import LOGGER
 
     level = LOGGER.level
     LOGGER.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():  # its Ray Tune callback warns outside a Tune trial
+            warnings.filterwarnings("ignore", message=".*get_trial_id.*")
+            yield
     finally:
         LOGGER.setLevel(level)
 

@@ -92,6 +92,11 @@ def get_detector(name: str, conf: float | None = None, device: str | None = "cpu
     if resolved.source == "registry":
         spec = _DETECTORS[resolved.spec]
         return spec.load(conf=conf, **_on(spec, name, device))
+    if resolved.source == "file" and resolved.spec.lower().endswith(".pt"):
+        from lensdb.detector.light_ckpt import LightDetrDetector, read_light_detr
+
+        if read_light_detr(resolved.spec) is not None:  # trained by `lensdb detector train`
+            return LightDetrDetector(resolved.spec, conf=conf)
     from lensdb.models import yolo
 
     return yolo.load_yolo(name, conf=conf, **_on(None, name, device))

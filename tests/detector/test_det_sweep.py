@@ -85,3 +85,23 @@ def test_clip_init_with_a_non_clip_file_is_refused(shapes: Path, cli, tmp_path: 
         assert r.stderr.startswith("error: --clip-init") and len(r.stderr.splitlines()) == 1, \
             r.stderr
         assert not (tmp_path / "o").exists()
+
+
+def test_runs_lists_flat_and_grouped(tmp_path: Path, cli):
+    from lensdb.runs import RunFolder
+
+    base = {"kind": "light-detr", "data": "d.yaml", "model": "light-detr", "imgsz": 64,
+            "batch": 8, "lr": 1e-3, "epochs": 2}
+    for name, seed, status, m in (("a", 0, "complete", 0.2), ("b", 1, "complete", 0.4),
+                                  ("c", 0, None, None)):
+        run = RunFolder.create(tmp_path / "runs" / name, {**base, "seed": seed})
+        if status:
+            run.write_json("summary.json", {"status": status, "seconds": 1.0,
+                                            "eval": {"map50": m, "map50_95": m}})
+    flat = cli("detector", "runs", "--root", tmp_path / "runs")
+    rows = list(csv.DictReader(flat.stdout.splitlines()))
+    assert [r["status"] for r in rows] == ["complete", "complete", "unfinished"]
+    grouped = json.loads(cli("detector", "runs", "--root", tmp_path / "runs", "--json").stdout)
+    (g,) = grouped["groups"]
+    assert g["runs"] == 3 and g["complete"] == 2
+    assert abs(g["mean_map50_95"] - 0.3) < 1e-9 and g["best_map50_95"] == 0.4

@@ -87,6 +87,13 @@ def test_light_detr_fast_run(shapes: Path, cli, tmp_path: Path):
     r = cli("detector", "eval", out / "best.pt", shapes, "--json", "-")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["images"] == 8
+    from lensdb.detector.evaluate import read_rgb
+    from lensdb.models.registry import get_detector
+
+    det = get_detector(str(out / "best.pt"), conf=0.0)  # what `lensdb ingest --detector` loads
+    assert sorted(det.class_names.values()) == ["circle", "square", "triangle"]
+    (found,) = det.detect([read_rgb(next((shapes.parent / "images" / "val").glob("*.png")))])
+    assert set(found.class_names) <= {"circle", "square", "triangle"}
 
 
 def _bad_yaml(tmp_path: Path) -> Path:
@@ -133,3 +140,26 @@ def test_checkpoint_of_unknown_kind_is_refused(shapes: Path, cli, tmp_path: Path
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = cli("detector", "train", shapes, "--model", odd, "--fast", "--out", tmp_path / "r")
     assert r.returncode != 0 and "unknown kind" in r.stderr
+
+
+def test_trained_checkpoint_is_an_ingest_detector(yolo_run: Path, shapes: Path):
+    """`lensdb ingest --detector RUN/best.pt` loads it through the detector registry."""
+    from lensdb.detector.evaluate import read_rgb
+    from lensdb.models.registry import get_detector
+
+    det = get_detector(str(yolo_run / "best.pt"), conf=0.0)
+    assert sorted(det.class_names.values()) == ["circle", "square", "triangle"]
+    img = read_rgb(next((shapes.parent / "images" / "val").glob("*.png")))
+    (found,) = det.detect([img])
+    assert set(found.class_names) <= {"circle", "square", "triangle"}
+
+
+@pytest.mark.slow
+def test_rtdetr_fast_run_through_ultralytics(shapes: Path, cli, tmp_path: Path):
+    out = tmp_path / "rtdetr"
+    r = cli("detector", "train", shapes, "--model", "rtdetr-l.yaml", "--fast", "--epochs", "1",
+            "--subset", "8", "--batch", "4", "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    _check_run_folder(out, epochs=1)
+    r = cli("detector", "eval", out / "best.pt", shapes, "--json", "-")
+    assert r.returncode == 0 and json.loads(r.stdout)["images"] == 8, r.stderr
