@@ -85,6 +85,14 @@ def register(app: typer.Typer) -> None:
                                     help="Accept still images as one-frame videos."),
         wait: bool = typer.Option(False, "--wait", help="If another process is writing to "
                                   "the store, wait for it to finish instead of failing."),
+        engine: str = typer.Option("local", help="local (this process) or ray (Ray actors; "
+                                   "pip install 'lensdb[ray]')."),
+        address: str = typer.Option(None, help="Ray cluster: auto, HOST:PORT or "
+                                    "ray://HOST:PORT (default: start a local Ray)."),
+        workers: int = typer.Option(2, help="Ray actors running the models (--engine ray)."),
+        gpus_per_worker: float = typer.Option(0.0, help="GPUs each Ray actor reserves."),
+        chunk_seconds: float = typer.Option(60.0, help="Ray: cut long videos into chunks "
+                                            "this long."),
         device: str = typer.Option("auto", help=f"Where torch models run: {DEVICE_HELP}."),
         threads: int = typer.Option(None, help="Torch threads (default: every core)."),
         as_json: bool = JsonOption,
@@ -95,6 +103,8 @@ def register(app: typer.Typer) -> None:
             detector=detector, embedder=embedder, conf=conf, stride=stride, fps=fps,
             detect_every=_every(detect_every), codec=codec, batch_size=batch_size,
             images=images, device=device, threads=threads,
+            engine=engine, address=address, workers=workers,
+            gpus_per_worker=gpus_per_worker, chunk_seconds=chunk_seconds,
             detect_budget=detect_budget or (0.1 if detect_every.strip() == "auto" else None),
         )
         config.validate()

@@ -40,7 +40,7 @@ def get_engine(name: str) -> Engine:
 
         return LocalEngine()
     if name == "ray":
-        from lensdb.engine.ray_engine import RayEngine
+        from lensdb.engine.driver import RayEngine
 
         return RayEngine()
     raise ParameterError("engine", f"must be one of {', '.join(ENGINES)}, not '{name}'")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from lensdb.storage.store import FrameRow
 
@@ -64,8 +65,9 @@ def plan(video_id: int, source: str, sampling: dict, fps: float, frame_count: in
     placement depend on every earlier frame, so such a video is one chunk."""
     stride = int(sampling.get("stride") or 1)
     cut = not sampling.get("fps") and not sampling.get("detect_budget") and fps > 0
-    base = dict(video_id=video_id, source=source, sampling=sampling, batch_size=batch_size,
-                queue_size=queue_size, after_pts=last_ts)
+    base: dict[str, Any] = dict(video_id=video_id, source=source, sampling=sampling,
+                                batch_size=batch_size, queue_size=queue_size,
+                                after_pts=last_ts)
     if not cut or frame_count <= 0:
         return [Chunk(number=0, start=last_index + 1, end=None, kept_before=kept, **base)]
     unit = batch_size * stride  # chunk edges on batch edges: the same batches as local

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from typing import cast
 
 from lensdb.engine.chunks import Chunk, ChunkBatch, ChunkDone
 from lensdb.frames import DecodeStatus, Sampler, iter_frames
@@ -30,17 +31,24 @@ class ChunkWorker:
     """Holds one detector and one embedder; `run` yields a chunk's batches, then its end."""
 
     def __init__(self, detector: str, embedder: str, conf: float | None,
-                 setup: str | None = None):
+                 setup: str | None = None, device: str = "auto", threads: int | None = None):
+        from lensdb.device import set_threads
         from lensdb.models.registry import get_detector, get_embedder
 
         run_setup(setup)
-        self.embedder = get_embedder(embedder)
-        self.detector = get_detector(detector, conf=conf)
+        # None: the threads Ray gives the actor (OMP_NUM_THREADS = its CPUs), not every core
+        self.threads = set_threads(threads) if threads else 0
+        self.embedder = get_embedder(embedder, device=device)
+        self.detector = get_detector(detector, conf=conf, device=device)
 
     def describe(self) -> dict:
         """What the driver records: the models' ids, the vectors' size, the threshold."""
-        return {"detector_id": self.detector.model_id, "conf": self.detector.conf,
-                "embedder_id": self.embedder.model_id, "dim": self.embedder.dim}
+        return {"detector_id": self.detector.model_id,
+                "conf": getattr(self.detector, "conf", None),
+                "embedder_id": self.embedder.model_id, "dim": self.embedder.dim,
+                "threads": self.threads,
+                "devices": {"detector": getattr(self.detector, "device", "cpu"),
+                            "embedder": getattr(self.embedder, "device", "cpu")}}
 
     def run(self, chunk: Chunk) -> Iterator[ChunkBatch | ChunkDone]:
         from lensdb.counting.placement import scene_placer
@@ -63,7 +71,7 @@ class ChunkWorker:
                 yield self._batch(chunk, batch, kept, detect_every, placer, waited)
                 kept, batch, waited = kept + len(batch), [], 0.0
             t = time.perf_counter()
-        frames.close()  # stops the decoder thread when the chunk ended before the video
+        cast(Generator, frames).close()  # the chunk may end before the video: stop decoding
         if batch:
             yield self._batch(chunk, batch, kept, detect_every, placer, waited)
         yield ChunkDone(chunk.video_id, chunk.number, status.frames_decoded, status.last_pts,
