@@ -8,7 +8,6 @@ batch ended when the same command runs again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -22,7 +21,7 @@ from lensdb.device import set_threads
 from lensdb.errors import LensDBError, VideoError, first_line
 from lensdb.events import FramesDone, OnEvent, VideoFinished, VideoStarted, ignore
 from lensdb.frames import DecodeStatus, Sampler, is_url, iter_frames, open_source, probe
-from lensdb.models.base import embed_batch
+from lensdb.models.base import embed_batch, file_digest
 from lensdb.storage.catalog import one_row
 from lensdb.storage.codecs import min_training_points
 from lensdb.storage.store import Batch, FrameRow, Store
@@ -98,11 +97,8 @@ def expand_sources(paths: Iterable[str]) -> list[str]:
 
 
 def content_hash(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """A video's identity for resume and re-ingest: the sha256 of its bytes."""
+    return file_digest(path, None)
 
 
 def batched(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:

@@ -15,7 +15,6 @@ images (an empty label file).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from lensdb.detector.data import (
     split_images,
     split_label_dirs,
 )
+from lensdb.models.base import file_digest
 
 DEFECT_KINDS = ("unknown_class", "val_class_missing", "image_without_label",
                 "label_without_image", "empty_line", "malformed_line", "box_out_of_range",
@@ -88,11 +88,7 @@ class AuditReport:
 
 
 def _file_hash(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, None)
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:

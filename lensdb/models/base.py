@@ -89,13 +89,14 @@ def cache_dir() -> Path:
     return path
 
 
-def file_digest(path: str | Path, length: int = 12) -> str:
-    """Short sha256 of a file, used in model ids so that other weights give another id."""
+def file_digest(path: str | Path, length: int | None = 12) -> str:
+    """sha256 of a file, read in chunks: the first `length` hex digits (model ids, so that
+    other weights give another id) or all of them (`length=None`: content hashes)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+        for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
-    return h.hexdigest()[:length]
+    return h.hexdigest() if length is None else h.hexdigest()[:length]
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:

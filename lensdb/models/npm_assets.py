@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from lensdb.errors import ModelUnavailableError
-from lensdb.models.base import cache_dir
+from lensdb.models.base import cache_dir, file_digest
 
 NAME = "ssd-mobilenet-v2"
 PACKAGE = "@mediapipe/objectron"
@@ -58,11 +58,7 @@ def ssd_present() -> bool:
 
 
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, None)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -132,6 +132,24 @@ def build_scene_store(root: Path, detect_every: int = 10, train: bool = True) ->
     return store.root
 
 
+def no_labels(store_dir: Path) -> None:
+    """Make a store that has no labelled frames (a bad input for label and guarantees)."""
+    import duckdb
+
+    with duckdb.connect(str(Path(store_dir) / "catalog.duckdb")) as con:
+        con.execute("UPDATE frames SET labelled = false")
+        con.execute("DELETE FROM counts")
+        con.execute("DELETE FROM detections")
+
+
+def video_gone(store_dir: Path) -> None:
+    """Point every video of a store at a path that does not exist."""
+    import duckdb
+
+    with duckdb.connect(str(Path(store_dir) / "catalog.duckdb")) as con:
+        con.execute("UPDATE videos SET path = ?", [str(Path(store_dir) / "moved-away.mp4")])
+
+
 def catalog_checksum(store_dir: Path) -> str:
     """A digest of every catalog table's rows (order-free)."""
     import hashlib

@@ -19,8 +19,10 @@ from fake_models import (
     SCRIPT,
     build_scene_store,
     catalog_checksum,
+    no_labels,
     register_fakes,
     scene_counts,
+    video_gone,
 )
 
 from lensdb.counting.label import LabelConfig, label_store, previous_train_config
@@ -247,24 +249,12 @@ def _cli(store_dir: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def _no_labels(store_dir: Path) -> None:
-    with duckdb.connect(str(store_dir / "catalog.duckdb")) as con:
-        con.execute("UPDATE frames SET labelled = false")
-        con.execute("DELETE FROM counts")
-        con.execute("DELETE FROM detections")
-
-
-def _video_gone(store_dir: Path) -> None:
-    with duckdb.connect(str(store_dir / "catalog.duckdb")) as con:
-        con.execute("UPDATE videos SET path = ?", [str(store_dir / "moved-away.mp4")])
-
-
 @pytest.mark.parametrize("args, setup, message", [
     (["--budget", "0"], None, "--budget must be at least 1"),
     (["--budget", "-3"], None, "--budget must be at least 1"),
     (["--target-error", "0"], None, "--target-error must be a positive"),
-    (["--budget", "5"], _video_gone, "is gone"),
-    (["--budget", "5"], _no_labels, "no labelled frames"),
+    (["--budget", "5"], video_gone, "is gone"),
+    (["--budget", "5"], no_labels, "no labelled frames"),
     (["--budget", "5", "--thresholds", "a,b"], None, "--thresholds must be"),
     (["--budget", "5", "--classes", "dog"], None, "--classes names 'dog'"),
 ])

@@ -20,8 +20,10 @@ from fake_models import (  # noqa: E402
     SCRIPT,
     build_scene_store,
     catalog_checksum,
+    no_labels,
     register_fakes,
     scene_counts,
+    video_gone,
 )
 
 from lensdb.query import run_query, run_verified  # noqa: E402
@@ -164,18 +166,6 @@ def test_without_the_flags_nothing_runs_the_detector(scene_store: Path):
     assert catalog_checksum(scene_store) == before
 
 
-def _no_labels(store_dir: Path) -> None:
-    with duckdb.connect(str(store_dir / "catalog.duckdb")) as con:
-        con.execute("UPDATE frames SET labelled = false")
-        con.execute("DELETE FROM counts")
-        con.execute("DELETE FROM detections")
-
-
-def _video_gone(store_dir: Path) -> None:
-    with duckdb.connect(str(store_dir / "catalog.duckdb")) as con:
-        con.execute("UPDATE videos SET path = ?", [str(store_dir / "moved-away.mp4")])
-
-
 @pytest.mark.parametrize("args, setup, message", [
     (["count(person) >= 5", "--recall", "0.9", "--source", "detected"], None,
      "--source detected"),
@@ -188,9 +178,9 @@ def _video_gone(store_dir: Path) -> None:
     (["avg(count(person))", "--error", "0"], None, "--error must be a positive"),
     (["avg(count(person))", "--error", "0.1", "--confidence", "0"], None,
      "--confidence must lie strictly"),
-    (["count(person) >= 5", "--recall", "0.9"], _video_gone, "is gone"),
-    (["avg(count(person))", "--error", "0.1"], _video_gone, "is gone"),
-    (["count(person) >= 5", "--recall", "0.9"], _no_labels, "no labelled frames"),
+    (["count(person) >= 5", "--recall", "0.9"], video_gone, "is gone"),
+    (["avg(count(person))", "--error", "0.1"], video_gone, "is gone"),
+    (["count(person) >= 5", "--recall", "0.9"], no_labels, "no labelled frames"),
     (["count(person) >= 5", "--error", "0.1"], None, "--error applies to aggregates"),
     (["count(person) >= 5", "--budget", "10"], None, "needs one of recall"),
 ])
