@@ -268,7 +268,7 @@ def _selection(store, query, text, source, classes, t, videos, oracle, recall, p
              f"returned have {kind} >= {target:g} against the detector ({detector}) over all "
              f"{len(t.frame_id)} frames: SUPG importance sampling on {len(pop)} unlabelled "
              f"frames ({sel.draws} draws, {sel.oracle_calls} frames verified, "
-             f"{oracle.calls} detector runs, proxy threshold {_num(sel.threshold)}); "
+             f"{oracle.calls} detector runs, proxy threshold {sel.threshold:.3g}); "
              f"{int(t.labelled.sum())} labelled frames are known exactly")
     estimate = {"method": f"supg-{kind}", "target": {kind: target}, "confidence": confidence,
                 "budget": budget, "sample_size": sel.draws, "verified": sel.oracle_calls,
