@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,13 +150,8 @@ def ingest(
                                 device=config.device)
         devices = {"detector": getattr(detector, "device", "cpu"),
                    "embedder": getattr(embedder, "device", "cpu")}
-        # Nothing commits before the codec is trained, so train early: enough vectors for
-        # the codec to learn from, and no more (Flat and fp16 commit from the first batch).
-        need = min_training_points(store.meta()["codec"])
-        train_size = 1 if need == 0 else min(config.codec_train_size, max(4 * need, 256))
-        writer = Writer(store, stages, train_size, need, _load_predictors(store))
         seen: set[int] = set()  # videos of this run: the same content twice is done once
-        try:
+        with writing(store, config, stages, reports) as writer:
             for source in sources:
                 report = VideoReport(name=source)
                 reports.append(report)
@@ -167,21 +163,35 @@ def ingest(
                     progress(VideoFinished(source, "failed", str(exc)))
                 if stop is not None and stop.is_set():
                     break
-            writer.flush(final=True)
-        except TooFewVectorsError as exc:
-            _not_stored(store, writer, reports, str(exc))
-            raise
-        except Exception as exc:  # a write failed: the disk, most likely
-            full = vs.disk_full(exc, store.root)
-            _record_failure(store, reports, str(full or _first_line(exc)))
-            if full is not None:
-                raise full from None
-            raise
-        finally:
-            writer.close()
-            if writer.error is None:
-                store.maybe_compact()
     return IngestReport(reports, stages, time.perf_counter() - started, devices, threads)
+
+
+@contextmanager
+def writing(store: Store, config: IngestConfig, stages: StageTimes,
+            reports: list[VideoReport]) -> Iterator[Writer]:
+    """The one writer of an ingest (either engine): flushed at the end, failures recorded
+    on the videos (disk full named as such), closed and compacted however it ends."""
+    # Nothing commits before the codec is trained, so train early: enough vectors for the
+    # codec to learn from, and no more (Flat and fp16 commit from the first batch).
+    need = min_training_points(store.meta()["codec"])
+    train_size = 1 if need == 0 else min(config.codec_train_size, max(4 * need, 256))
+    writer = Writer(store, stages, train_size, need, _load_predictors(store))
+    try:
+        yield writer
+        writer.flush(final=True)
+    except TooFewVectorsError as exc:
+        _not_stored(store, writer, reports, str(exc))
+        raise
+    except Exception as exc:  # a write failed: the disk, most likely
+        full = vs.disk_full(exc, store.root)
+        _record_failure(store, reports, str(full or _first_line(exc)))
+        if full is not None:
+            raise full from None
+        raise
+    finally:
+        writer.close()
+        if writer.error is None:
+            store.maybe_compact()
 
 
 def _first_line(exc: BaseException) -> str:

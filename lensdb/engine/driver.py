@@ -21,10 +21,9 @@ from lensdb.engine.ray_engine import SETUP_ENV, ChunkFailed, Pool, connect
 from lensdb.errors import LensDBError, VideoError
 from lensdb.events import FramesDone, OnEvent, VideoFinished, VideoStarted, ignore
 from lensdb.frames import DecodeStatus, is_url
-from lensdb.storage.codecs import min_training_points
 from lensdb.storage.store import Batch, Store
 from lensdb.timing import StageTimes
-from lensdb.writer import Finish, TooFewVectorsError, Writer
+from lensdb.writer import Finish, Writer
 
 if TYPE_CHECKING:
     from lensdb.frames import SourceInfo
@@ -74,29 +73,11 @@ class RayEngine:
                 stages.add("ray_start", time.perf_counter() - t0, config.workers)
                 store.bind_space(models["embedder_id"], models["dim"], config.codec,
                                  spec=config.embedder)
-                need = min_training_points(store.meta()["codec"])
-                train_size = 1 if need == 0 else min(config.codec_train_size,
-                                                     max(4 * need, 256))
-                writer = Writer(store, stages, train_size, need, local._load_predictors(store))
-                try:
+                with local.writing(store, config, stages, reports) as writer:
                     detector = SimpleNamespace(conf=models["conf"],
                                                model_id=models["detector_id"])
                     self._run(store, sources, config, detector, pool, writer, stages,
                               reports, progress, stop)
-                    writer.flush(final=True)
-                except TooFewVectorsError as exc:
-                    local._not_stored(store, writer, reports, str(exc))
-                    raise
-                except Exception as exc:
-                    full = vs.disk_full(exc, store.root)
-                    local._record_failure(store, reports, str(full or local._first_line(exc)))
-                    if full is not None:
-                        raise full from None
-                    raise
-                finally:
-                    writer.close()
-                    if writer.error is None:
-                        store.maybe_compact()
             finally:
                 if pool is not None:
                     pool.close()

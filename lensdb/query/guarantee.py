@@ -102,9 +102,17 @@ def _finish(proxy: np.ndarray, tau: float, known: dict[int, bool], draws: int, t
                      int(sum(known.values())), target, confidence, kind, notes)
 
 
-def _exact(proxy, oracle, target, confidence, kind) -> Selection:
-    known = _ask(oracle, np.arange(len(proxy)))
-    return _finish(proxy, math.inf, known, len(proxy), target, confidence, kind,
+def _trivial(proxy, oracle, target, confidence, budget, kind) -> Selection | None:
+    """The answer when there is nothing to sample: no frames, or a budget that covers them
+    all (the oracle labels every frame and the answer is exact); else None."""
+    n = len(proxy)
+    if n == 0:
+        return Selection(np.zeros(0, np.int64), math.inf, np.zeros(0, np.int64), 0, 0,
+                         target, confidence, kind)
+    if budget < n:
+        return None
+    known = _ask(oracle, np.arange(n))
+    return _finish(proxy, math.inf, known, n, target, confidence, kind,
                    ["the budget covers every frame: the oracle labelled all, the answer is "
                     "exact"])
 
@@ -114,11 +122,9 @@ def recall_select(proxy: np.ndarray, oracle: Callable, target: float, confidence
     """SUPG IS-RT; see the module docstring."""
     proxy = np.asarray(proxy, np.float64)
     n = len(proxy)
-    if n == 0:
-        return Selection(np.zeros(0, np.int64), math.inf, np.zeros(0, np.int64), 0, 0,
-                         target, confidence, "recall")
-    if budget >= n:
-        return _exact(proxy, oracle, target, confidence, "recall")
+    trivial = _trivial(proxy, oracle, target, confidence, budget, "recall")
+    if trivial is not None:
+        return trivial
     delta = 1.0 - confidence
     w = sampling_weights(proxy)
     draws = rng.choice(n, size=budget, replace=True, p=w)
@@ -154,11 +160,9 @@ def precision_select(proxy: np.ndarray, oracle: Callable, target: float, confide
     """SUPG IS-PT (two stages); see the module docstring."""
     proxy = np.asarray(proxy, np.float64)
     n = len(proxy)
-    if n == 0:
-        return Selection(np.zeros(0, np.int64), math.inf, np.zeros(0, np.int64), 0, 0,
-                         target, confidence, "precision")
-    if budget >= n:
-        return _exact(proxy, oracle, target, confidence, "precision")
+    trivial = _trivial(proxy, oracle, target, confidence, budget, "precision")
+    if trivial is not None:
+        return trivial
     delta = 1.0 - confidence
     rank = np.argsort(-proxy, kind="stable")  # position of the r-th highest proxy
     w_rank = np.sqrt(np.clip(proxy[rank], 0.0, 1.0))

@@ -132,6 +132,16 @@ def build_scene_store(root: Path, detect_every: int = 10, train: bool = True) ->
     return store.root
 
 
+def fresh_scene_store(template: Path, target: Path) -> Path:
+    """A copy of a scene store built once per module, with the fakes registered: each test
+    gets its own store to change."""
+    import shutil
+
+    register_fakes()
+    shutil.copytree(template, target)
+    return target
+
+
 def no_labels(store_dir: Path) -> None:
     """Make a store that has no labelled frames (a bad input for label and guarantees)."""
     import duckdb

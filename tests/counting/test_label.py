@@ -19,8 +19,8 @@ from fake_models import (
     SCRIPT,
     build_scene_store,
     catalog_checksum,
+    fresh_scene_store,
     no_labels,
-    register_fakes,
     scene_counts,
     video_gone,
 )
@@ -47,10 +47,7 @@ def template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def scene_store(template: Path, tmp_path: Path) -> Path:
-    register_fakes()
-    target = tmp_path / "store"
-    shutil.copytree(template, target)
-    return target
+    return fresh_scene_store(template, tmp_path / "store")
 
 
 def _labelled(store_dir: Path) -> dict[int, int]:

@@ -5,7 +5,6 @@ input is one line, a non-zero exit, and no change to the catalog."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +19,8 @@ from fake_models import (  # noqa: E402
     SCRIPT,
     build_scene_store,
     catalog_checksum,
+    fresh_scene_store,
     no_labels,
-    register_fakes,
     scene_counts,
     video_gone,
 )
@@ -116,10 +115,7 @@ def template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def scene_store(template: Path, tmp_path: Path) -> Path:
-    register_fakes()
-    target = tmp_path / "store"
-    shutil.copytree(template, target)
-    return target
+    return fresh_scene_store(template, tmp_path / "store")
 
 
 def _n_labelled(store_dir: Path) -> int:
