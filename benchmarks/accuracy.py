@@ -17,8 +17,8 @@ keeps) pick which labels stay; all others are hidden:
 Other strategies can be passed to `run_video(placement=...)`. The counting methods are
 fitted on the kept labels only (lensdb.counting.fit, TrainConfig defaults), and every
 figure is measured on the HIDDEN frames against the detector's own counts there:
-- per class: MAE and +-1 accuracy of constant (the kept labels' mean), interp, knn, mlp,
-  combo and auto (the method train-counter would pick by fill-in MAE), MAE / constant;
+- per class: MAE and +-1 accuracy of constant (the kept labels' mean), interp, knn, blend,
+  mlp, combo and auto (the method train-counter would pick by fill-in MAE), MAE / constant;
 - per predicate: precision / recall / F1 of `count(c) >= k` (the rounded prediction, as
   queries compare). Predicates are fixed by a rule on the detector's counts of the whole
   video, before any method runs: for each class, every k >= 1 whose predicate matches
@@ -54,7 +54,7 @@ from lensdb.bench.accuracy_plot import plot
 DETECTOR, EMBEDDER = "ssd-mobilenet-v2", "mobilenet-v2"  # the offline pair
 KS = (2, 5, 10, 20, 30)
 PLACE_ROUNDS = 4  # place_labels rounds after the seed (lensdb label's default)
-METHODS = ("constant", "interp", "knn", "mlp", "combo", "auto")
+METHODS = ("constant", "interp", "knn", "blend", "mlp", "combo", "auto")
 MIN_RATE, TARGET_RATE, MAX_CLASSES = 0.2, 0.5, 4  # detections a frame (class rule)
 COMMON, RARE = (0.2, 0.8), (0.05, 0.2)  # share of frames a predicate matches (predicate rule)
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")  # Debian: opencv-doc

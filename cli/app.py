@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "query_cmd",
     "search_cmd",
     "export_cmd",
+    "export_catalog_cmd",
     "serve_cmd",
     "bench_cmd",
     "pairs_cmd",

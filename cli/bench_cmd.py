@@ -1,5 +1,4 @@
-"""`lensdb bench NAME`: run one of the benchmark scripts (compression, ingest, query,
-accuracy)."""
+"""`lensdb bench NAME`: run one of the benchmark scripts (`BENCHMARKS`)."""
 
 from __future__ import annotations
 
@@ -19,6 +18,11 @@ BENCHMARKS = {
     "storage": "bytes compaction rewrites on a live stream, search latency cold vs kept index",
     "finetune": "embedder fine-tuning: training images/s and peak memory, tiny and ViT-B/32",
     "classify": "condition classification: crops/s zero-shot and linear probe vs embedding",
+    "codecs_scale": "index bytes, recall@10 and ms/query per codec (Flat, SQ8, PQ, IVF) at "
+                    "1e5+ vectors, nprobe 1/8/32",
+    "embed_cpu": "CPU embedder: batched vs per-PIL preprocessing, int8 vs fp32 vision tower",
+    "store_scale": "query latency and catalog size of synthetic stores of 10^6..10^8 frames "
+                   "vs DuckDB's raw scan",
 }
 
 

@@ -117,7 +117,8 @@ def register(app: typer.Typer) -> None:
         epochs: int = typer.Option(50, "--epochs"),
         imgsz: int = typer.Option(None, "--imgsz", help="Input size (default 640; "
                                   "light-detr 128)."),
-        batch: int = typer.Option(16, "--batch"),
+        batch: int = typer.Option(None, "--batch", help="Images per step (default 16; "
+                                  "light-detr 8)."),
         lr: float = typer.Option(None, "--lr", help="Peak learning rate (default: the "
                                  "trainer's own)."),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
@@ -275,7 +276,7 @@ def register(app: typer.Typer) -> None:
         clip_arch: str = typer.Option("lensdb-tiny", "--clip-arch", help="Its architecture."),
         epochs: int = typer.Option(10, "--epochs"),
         imgsz: int = typer.Option(None, "--imgsz"),
-        batch: int = typer.Option(16, "--batch"),
+        batch: int = typer.Option(None, "--batch", help="Images per step (default 8)."),
         lr: float = typer.Option(None, "--lr"),
         device: str = typer.Option("auto", "--device"),
         fast: bool = typer.Option(False, "--fast"),

@@ -30,6 +30,10 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"index {human_bytes(info['index_bytes'])}, store {human_bytes(info['store_bytes'])}"
         )
+        for spec, c in info.get("space_checks", {}).items():
+            console.print(f"{spec}: {'same space as fp32' if c['same_space'] else 'own space'} "
+                          f"(cosine min {c['cosine_min']}, mean {c['cosine_mean']} on {c['n']} "
+                          f"images, >= {c['threshold']} is the same)", highlight=False)
         videos = Table(title=f"{len(info['videos'])} videos, {info['frames']} frames, "
                        f"{info['labelled_frames']} labelled")
         for col in ("id", "name", "status", "frames", "labelled", "conf", "fps", "size",

@@ -78,7 +78,8 @@ def register(app: typer.Typer) -> None:
         detect_budget: float = typer.Option(None, help="Label about this share of frames, "
                                             "placed by scene change (auto: 0.1)."),
         codec: str = typer.Option(None, help="FAISS index_factory codec (default SQ8)."),
-        batch_size: int = typer.Option(32, help="Frames per batch and per transaction."),
+        batch_size: int = typer.Option(0, help="Frames per batch and per transaction (0: by "
+                                       "device: 32 on the CPU, 128 on a GPU)."),
         conf: float = typer.Option(None, help="Detector confidence threshold (default: "
                                    "the detector's own, e.g. 0.4 for ssd-mobilenet-v2)."),
         images: bool = typer.Option(False, "--images",
@@ -212,7 +213,8 @@ def _print_summary(data: dict) -> None:
         f"{data['frames']} frames ({data['labelled']} labelled) in {data['seconds']:.1f}s, "
         f"{data['frames_per_second']:.1f} frames/s end to end; detector on "
         f"{data['devices'].get('detector', 'cpu')}, embedder on "
-        f"{data['devices'].get('embedder', 'cpu')}, {data['threads']} torch threads"
+        f"{data['devices'].get('embedder', 'cpu')}, {data['threads']} torch threads, "
+        f"batches of {data.get('batch_size') or '-'}"
     )
 
 

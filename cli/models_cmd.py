@@ -25,7 +25,8 @@ def register(app: typer.Typer) -> None:
         rows: list[dict[str, Any]] = [
             {"name": s.name, "kind": s.kind, "description": s.description, "source": s.source,
              "size_mb": s.size_mb, "present": bool(s.is_present()),
-             **({"default_conf": s.default_conf} if s.kind == "detector" else {})}
+             **({"default_conf": s.default_conf} if s.kind == "detector" else
+                {"quantize": [f"+{q}" for q in s.quantize]})}
             for s in [*list_detectors().values(), *list_embedders().values()]
         ]
         if as_json:
@@ -42,7 +43,9 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         console.print("conf: the detector's default confidence (ingest --conf overrides). "
                       "Fetch weights with [bold]lensdb models fetch NAME[/]; any local "
-                      "YOLO .pt/.onnx works as --detector, clip:ARCH:CKPT as --embedder.")
+                      "YOLO .pt/.onnx works as --detector, clip:ARCH:CKPT as --embedder; "
+                      "a CLIP embedder+int8 runs int8 on the CPU ([bold]lensdb models check "
+                      "clip-vit-b-32+int8[/]).")
 
     @models_app.command("fetch")
     def models_fetch(name: str = typer.Argument(..., help="Model name from `lensdb models`.")):
@@ -53,6 +56,24 @@ def register(app: typer.Typer) -> None:
         with console.status(f"fetching {name} from {spec.source}"):
             path = spec.fetch()
         console.print(f"[green]ok[/] {name} -> {path}")
+
+    @models_app.command("check")
+    def models_check(spec: str = typer.Argument(..., help="An embedder spec with +int8, e.g. "
+                                                "clip-vit-b-32+int8."),
+                     as_json: bool = JsonOption) -> None:
+        """Compare an int8 embedder's vectors with its fp32 ones: same space or its own."""
+        from lensdb.models.clip_int8 import check_embedder
+
+        c = check_embedder(spec)
+        if as_json:
+            print_json(c)
+            return
+        verdict = "the same space as fp32" if c["same_space"] else "a space of its own"
+        console.print(f"{c['spec']}: {verdict}, embedder id {c['embedder_id']}; cosine int8 vs "
+                      f"fp32 min {c['cosine_min']}, mean {c['cosine_mean']} on {c['images']} "
+                      f"({c['layers']} Linear layers int8; different images in fp32: "
+                      f"{c['fp32_between_images']}; >= {c['threshold']} is the same)",
+                      highlight=False)
 
 
     @app.command("samples")

@@ -22,6 +22,12 @@ HELP = (
     '  lensdb search --image example.jpg --where "time BETWEEN 1m AND 5m" --video street.mp4'
     "\n\n"
     '  lensdb search "a red bus" --thumbs found/      # JPEGs and a contact sheet of the hits\n'
+    "\n\n"
+    "--nprobe N: with an IVF codec (IVF1024,PQ64, ...) the number of inverted lists scanned "
+    "per query (default 16, capped at the codec's lists; as many as the lists is exhaustive): "
+    "lower is faster, higher finds more of the true nearest frames. Other codecs scan every "
+    "vector, so --nprobe is accepted there and reported as not applicable. It must be at "
+    "least 1.\n"
 )
 
 
@@ -41,29 +47,38 @@ def register(app: typer.Typer) -> None:
                                     help="Write a JPEG per hit and index.html into this dir."),
         device: str = typer.Option("auto", help=f"Where the text/image embedder runs: "
                                    f"{DEVICE_HELP}."),
+        nprobe: int = typer.Option(None, "--nprobe", help="IVF codecs: inverted lists "
+                                   "scanned per query (default 16, at most the lists; "
+                                   "not applicable to other codecs)."),
         store: Path = StoreOption,
         as_json: bool = JsonOption,
     ) -> None:
         import lensdb
-        from lensdb.search import search
+        from lensdb.search import check_nprobe, search_result
 
         if (text is None) == (image is None):
             raise LensDBError("give a TEXT to search for or --image PATH (one of them)")
+        check_nprobe(nprobe)  # before the store is opened or a model loaded
         db = lensdb.open(store_path(store))
-        hits = search(db.store, text=text, image=image, k=k, where=where, video=video,
-                      source=source, embedder=embedder, device=device)
+        result = search_result(db.store, text=text, image=image, k=k, where=where,
+                               video=video, source=source, embedder=embedder, device=device,
+                               nprobe=nprobe)
+        hits = result.hits
         exported = None
         if thumbs is not None:
             from lensdb.export import export
 
             exported = export(db.store, hits, thumbs)
         if as_json:
-            out: dict[str, Any] = {"hits": [h.to_dict() for h in hits]}
+            out: dict[str, Any] = result.to_dict()
             if exported is not None:
                 out["thumbs"] = exported.to_dict()
             print_json(out)
             return
-        table = Table(title=f"{len(hits)} frames" + (f" where {where}" if where else ""))
+        probe = (f" (nprobe {result.nprobe} of {result.nlist} lists)"
+                 if result.nprobe is not None else "")
+        table = Table(title=f"{len(hits)} frames" + (f" where {where}" if where else "")
+                      + probe)
         for col in ("#", "score", "video", "time", "frame", "counts"):
             table.add_column(col)
         for i, h in enumerate(hits, 1):
@@ -74,5 +89,8 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         if any(not h.labelled and h.counts for h in hits):
             console.print("[dim]* predicted counts (the frame was not labelled)[/]")
+        if nprobe is not None and result.nprobe is None:
+            console.print(f"[dim]--nprobe does not apply: codec {result.codec} has no "
+                          "inverted lists (every vector is scanned)[/]")
         if exported is not None:
             console.print(f"thumbnails: {exported.index}")

@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from lensdb.cli.common import JsonOption, StoreOption, console, print_json, store_path
+from lensdb.device import DEVICE_HELP
 
 FIGURE_NAMES = {
     "mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R²",
@@ -45,8 +46,9 @@ def train_counter(
         0.4, "--train-fraction", help="Share of videos (or time blocks) that train."
     ),
     method: str = typer.Option(
-        "auto", "--method", help="auto (per class: the lowest fill-in MAE of interp, knn, mlp, "
-        "combo), or force one of them."
+        "auto", "--method", help="auto (per class: the lowest fill-in MAE of interp, knn, blend "
+        "(interp and knn weighted per frame by their error variances), mlp, combo), or force "
+        "one of them."
     ),
     loss: str = typer.Option("mse", "--loss", help="MLP loss: mse, huber or poisson."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the training."),
@@ -59,6 +61,10 @@ def train_counter(
     plot: Path | None = typer.Option(
         None, "--plot", help="Write a PNG of true vs predicted counts on a held-out video."
     ),
+    device: str = typer.Option("auto", "--device", help=f"Where the MLPs train and predict: "
+                               f"{DEVICE_HELP}."),
+    threads: int | None = typer.Option(None, "--threads", help="Torch threads (default: every "
+                                       "core; an MLP's training steps on the CPU use one)."),
     json_out: bool = JsonOption,
 ) -> None:
     """Train count predictors per class: interpolation in time, kNN, MLP or a combination.
@@ -74,6 +80,8 @@ def train_counter(
       lensdb train-counter --classes person,car
 
       lensdb train-counter --split time --plot counts.png --json
+
+      lensdb train-counter --device cuda --threads 8
     """
     from lensdb.counting import TrainConfig, train_counters
     from lensdb.storage import Store
@@ -82,6 +90,7 @@ def train_counter(
         classes=tuple(c.strip().lower() for c in (classes or "").split(",") if c.strip()),
         size=size, split=split, train_fraction=train_fraction, method=method, loss=loss,
         seed=seed, coco_annotations=pretrain_coco, coco_images=coco_images, plot=plot,
+        device=device, threads=threads,
     )
     db = Store.open(store_path(store))
     if json_out:
@@ -116,7 +125,9 @@ def show_report(r: dict) -> None:
         f"[bold]{r['split']} split[/]: {r['labelled_frames']} labelled of {r['frames']} frames; "
         f"train videos {', '.join(r['train_videos'])}; test videos {', '.join(r['test_videos'])}"
     )
-    console.print(f"embedder [cyan]{r['embedder_id']}[/], codec {r['codec']}", highlight=False)
+    console.print(f"embedder [cyan]{r['embedder_id']}[/], codec {r['codec']}; MLPs on "
+                  f"{r.get('device', 'cpu')}, {r.get('threads', 0)} torch threads",
+                  highlight=False)
     if r.get("coco"):
         c = r["coco"]
         console.print(
@@ -126,7 +137,7 @@ def show_report(r: dict) -> None:
 
     fill = Table(title="Fill-in: out-of-fold MAE per method (lower wins; pessimistic, "
                  "twice the label spacing)")
-    names = ("interp", "knn", "mlp", "combo", "constant")
+    names = ("interp", "knn", "blend", "mlp", "combo", "constant")
     for col in ("class", *names, "chosen", "model"):
         fill.add_column(col, justify="left" if col in ("class", "chosen", "model") else "right")
     for cls, c in ((escape(k), v) for k, v in r["classes"].items()):

@@ -19,7 +19,9 @@ class IngestConfig:
     detect_budget: float | None = None  # instead of detect_every: label about this share of
     # kept frames, placed by scene change (lensdb.counting.placement.SceneChangePlacer)
     codec: str | None = None  # FAISS index_factory string; None: the store's, else SQ8
-    batch_size: int = 32  # frames per model batch and per committed transaction
+    # frames per model batch and per committed transaction; 0: by the models' device
+    # (DEVICE_BATCH: 32 on the CPU, 128 on a GPU, where bigger batches keep it busy)
+    batch_size: int = 0
     codec_train_size: int = 1024  # most vectors gathered to train a codec (SQ8 takes 256,
     # PQ 1024); nothing is committed to a new store before then (or the end of the input)
     queue_size: int = 32  # decoded frames buffered between the decoder thread and models
@@ -51,8 +53,8 @@ class IngestConfig:
             raise ParameterError("detect_every", "must be at least 1")
         if self.detect_budget is not None and not 0 < self.detect_budget <= 1:
             raise ParameterError("detect_budget", "must be a share of frames in (0, 1]")
-        if not 1 <= self.batch_size <= 1024:
-            raise ParameterError("batch_size", "must be between 1 and 1024")
+        if not 0 <= self.batch_size <= 1024:
+            raise ParameterError("batch_size", "must be between 1 and 1024 (0: by device)")
         if not 1 <= self.queue_size <= 1024:
             raise ParameterError("queue_size", "must be between 1 and 1024")
         if not 1 <= self.codec_train_size <= 1_000_000:
@@ -70,3 +72,16 @@ class IngestConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+DEVICE_BATCH = {"cpu": 32, "cuda": 128, "mps": 64}  # frames per batch by device kind
+
+
+def batch_for(config: IngestConfig, device: str) -> IngestConfig:
+    """`config` with its batch size fixed for the models' device (when it is 0)."""
+    if config.batch_size:
+        return config
+    from dataclasses import replace
+
+    return replace(config, batch_size=DEVICE_BATCH.get(device.split(":")[0], 32))
+

@@ -117,6 +117,7 @@ def store_info(store: Store) -> dict[str, Any]:
         "store": str(store.root),
         "schema_version": int(meta.get("schema_version", 0)),
         "embedder": meta.get("embedder_id"),
+        "space_checks": json.loads(meta.get("space_checks") or "{}"),  # +int8 vs fp32
         "dim": int(meta["dim"]) if "dim" in meta else None,
         "codec": codec,
         "bytes_per_vector": bpv,

@@ -16,8 +16,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lensdb.errors import ParameterError, VideoError, first_line
+from lensdb.keyframes import SeekPoint
 from lensdb.types import Frame
 
 LIVE_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -39,9 +41,20 @@ class SourceInfo:
 class DecodeStatus:
     """Filled in by the decoder thread: where decoding stopped and why."""
 
-    frames_decoded: int = 0
+    frames_decoded: int = 0  # the last decoded frame's index + 1
     last_pts: float = 0.0
     error: str | None = None  # set when a corrupt stream stopped decoding early
+    started_at: int = 0  # the index decoding started at (a keyframe when seeking)
+
+
+def decode_in_threads(stream, threads: int = 0) -> None:
+    """Let FFmpeg decode `stream` in its own threads (frame and slice threading, "AUTO");
+    `threads` 0: the library's default (one per core). Frames are the same either way."""
+    if threads < 0:
+        raise ParameterError("threads", "must be 0 (the library default) or more")
+    codec = stream.codec_context
+    codec.thread_type = "AUTO"
+    codec.thread_count = int(threads)
 
 
 def frame_rate(stream, container=None) -> float:
@@ -225,6 +238,27 @@ class Sampler:
 _END = object()
 
 
+def _numbered(container, stream, seek: SeekPoint | None, status: DecodeStatus
+              ) -> Iterator[tuple[int, Any]]:
+    """(frame index, frame) in presentation order: from the keyframe `seek` when the first
+    frame after seeking is the one expected there, else from the start of the video."""
+    if seek is not None:
+        try:
+            container.seek(seek.pts, stream=stream, backward=True, any_frame=False)
+            frames = container.decode(stream)
+            first = next(frames, None)
+        except Exception:  # noqa: BLE001 - not seekable after all: decode from the start
+            first = None
+        if first is not None and first.pts == seek.pts:
+            status.started_at = seek.index
+            yield seek.index, first
+            yield from enumerate(frames, seek.index + 1)
+            return
+        container.seek(stream.start_time or 0, stream=stream, backward=True, any_frame=False)
+    status.started_at = 0
+    yield from enumerate(container.decode(stream))
+
+
 def iter_frames(
     source: str,
     sampler: Sampler | None = None,
@@ -234,8 +268,12 @@ def iter_frames(
     status: DecodeStatus | None = None,
     stop: threading.Event | None = None,
     container=None,
+    threads: int = 0,
+    seek: SeekPoint | None = None,
 ) -> Iterator[Frame]:
-    """Yield sampled frames with index > start_after_index; decoding runs in a thread.
+    """Yield sampled frames with index > start_after_index; decoding runs in a thread,
+    and FFmpeg's own `threads` inside it (`decode_in_threads`; 0: the library default).
+    `seek`: start decoding at that keyframe (`lensdb.keyframes`) instead of the start.
 
     A corrupt stream ends the generator early with `status.error` set, keeping what decoded.
     """
@@ -247,6 +285,11 @@ def iter_frames(
     if not container.streams.video:
         container.close()
         raise VideoError(f"{source} has no video stream")
+    try:
+        decode_in_threads(container.streams.video[0], threads)
+    except ParameterError:
+        container.close()
+        raise
     out: queue.Queue = queue.Queue(maxsize=queue_size)
 
     def put(item: object) -> bool:
@@ -261,13 +304,10 @@ def iter_frames(
     def decode() -> None:
         try:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
             clock = StreamClock(stream, container)
-            index = -1
-            for frame in container.decode(stream):
+            for index, frame in _numbered(container, stream, seek, status):
                 if stop.is_set():
                     return
-                index += 1
                 pts = clock.seconds(frame, index)
                 status.frames_decoded = index + 1
                 status.last_pts = pts

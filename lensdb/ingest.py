@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lensdb import video_status as vs
-from lensdb.config import IngestConfig
+from lensdb.config import IngestConfig, batch_for
 from lensdb.device import set_threads
 from lensdb.errors import LensDBError, VideoError, first_line
 from lensdb.events import FramesDone, OnEvent, VideoFinished, VideoStarted, ignore
 from lensdb.frames import DecodeStatus, Sampler, is_url, iter_frames, open_source, probe
 from lensdb.models.base import embed_batch, file_digest
 from lensdb.storage.catalog import one_row
-from lensdb.storage.codecs import min_training_points
+from lensdb.storage.codecs import min_training_points, training_points
 from lensdb.storage.store import Batch, FrameRow, Store
 from lensdb.timing import StageTimes
 from lensdb.types import Frame
@@ -48,6 +48,9 @@ class VideoReport:
     message: str | None = None
     conf: float | None = None  # the detector's confidence threshold used for this video
     ingested_with: dict | None = None  # a refused resume: the sampling the video has
+    # frames the Ray engine's decoders went through for this video, summed over its chunks
+    # (each starts at the keyframe before it: about the video's length); None: local engine
+    decoded: int | None = None
 
 
 @dataclass
@@ -57,6 +60,7 @@ class IngestReport:
     seconds: float
     devices: dict[str, str] = field(default_factory=dict)  # model role -> device it ran on
     threads: int = 0  # torch threads set for the models
+    batch_size: int = 0  # frames per batch and transaction (0: no models were loaded)
 
     @property
     def frames(self) -> int:
@@ -72,6 +76,7 @@ class IngestReport:
             "stages": self.stages.to_dict(),
             "devices": self.devices,
             "threads": self.threads,
+            "batch_size": self.batch_size,
         }
 
 
@@ -146,10 +151,16 @@ def ingest(
         threads = set_threads(config.threads)  # on purpose: an import may have set one
         embedder = get_embedder(config.embedder, device=config.device)
         store.bind_space(embedder.model_id, embedder.dim, config.codec, spec=config.embedder)
+        check = getattr(embedder, "space_check", None)
+        if check:  # +int8: its verdict against fp32, kept
+            from lensdb.models.clip_int8 import record_check
+
+            record_check(store, config.embedder, check)
         detector = get_detector(config.detector, conf=config.conf,  # None: its own default
                                 device=config.device)
         devices = {"detector": getattr(detector, "device", "cpu"),
                    "embedder": getattr(embedder, "device", "cpu")}
+        config = batch_for(config, devices["embedder"])
         seen: set[int] = set()  # videos of this run: the same content twice is done once
         with writing(store, config, stages, reports) as writer:
             for source in sources:
@@ -163,7 +174,8 @@ def ingest(
                     progress(VideoFinished(source, "failed", str(exc)))
                 if stop is not None and stop.is_set():
                     break
-    return IngestReport(reports, stages, time.perf_counter() - started, devices, threads)
+    return IngestReport(reports, stages, time.perf_counter() - started, devices, threads,
+                        config.batch_size)
 
 
 @contextmanager
@@ -174,7 +186,7 @@ def writing(store: Store, config: IngestConfig, stages: StageTimes,
     # Nothing commits before the codec is trained, so train early: enough vectors for the
     # codec to learn from, and no more (Flat and fp16 commit from the first batch).
     need = min_training_points(store.meta()["codec"])
-    train_size = 1 if need == 0 else min(config.codec_train_size, max(4 * need, 256))
+    train_size = training_points(store.meta()["codec"], config.codec_train_size)
     writer = Writer(store, stages, train_size, need, _load_predictors(store))
     try:
         yield writer
@@ -316,7 +328,7 @@ def _ingest_one(store, source, config, detector, embedder, writer, stages, repor
         info.duration * sampling["fps"]) if info.duration else 0
     progress(VideoStarted(info.name, total or None, kept))
     frames = iter_frames(source, sampler, video_id, last_index, config.queue_size, status, stop,
-                         container=container)
+                         container=container, threads=config.threads or 0)
     interrupted = False
     try:
         for batch_frames in batched(_timed(frames, stages), config.batch_size):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lensdb.errors import LensDBError, VideoError, first_line
-from lensdb.frames import frame_rate, is_url, stream_start
+from lensdb.frames import decode_in_threads, frame_rate, is_url, stream_start
 
 
 def is_live(source: str) -> bool:
@@ -24,10 +24,14 @@ def _fail(source: str, exc: Exception) -> VideoError:
 
 
 class FrameReader:
-    """Decodes single frames by time from source videos, keeping the files open."""
+    """Decodes single frames by time from source videos, keeping the files open.
 
-    def __init__(self) -> None:
+    `threads`: FFmpeg's decoding threads per video (`lensdb.frames.decode_in_threads`; 0:
+    the library default)."""
+
+    def __init__(self, threads: int = 0) -> None:
         self._open: dict[str, Any] = {}
+        self.threads = threads
 
     def frame_at(self, source: str, ts: float) -> np.ndarray:
         """The RGB frame whose pts is nearest `ts` (seeks to the keyframe before it)."""
@@ -38,7 +42,10 @@ class FrameReader:
         if source not in self._open and not Path(source).exists():
             raise VideoError(f"the source video {source} is no longer there")
         try:  # PyAV raises many FFmpeg error types
-            container = self._open.get(source) or self._open.setdefault(source, av.open(source))
+            container = self._open.get(source)
+            if container is None:
+                container = self._open.setdefault(source, av.open(source))
+                decode_in_threads(container.streams.video[0], self.threads)
             stream = container.streams.video[0]
             ts = ts + (stream_start(stream) or 0.0)  # the stream's own clock
             for back in (0.0, 2.0, 10.0):  # re-seek further back if the seek overshot
@@ -66,8 +73,9 @@ class FrameReader:
         self._open.clear()
 
 
-def cut_clip(source: str, start: float, stop: float, out: Path) -> int:
-    """Re-encode [start, stop] of a video as an H.264 MP4; the number of frames written."""
+def cut_clip(source: str, start: float, stop: float, out: Path, threads: int = 0) -> int:
+    """Re-encode [start, stop] of a video as an H.264 MP4; the number of frames written.
+    `threads`: FFmpeg's decoding threads (0: the library default)."""
     from fractions import Fraction
 
     import av
@@ -76,6 +84,7 @@ def cut_clip(source: str, start: float, stop: float, out: Path) -> int:
     try:
         with av.open(source) as inp, av.open(str(out), "w") as dst:
             s = inp.streams.video[0]
+            decode_in_threads(s, threads)
             rate = Fraction(frame_rate(s, inp) or 25).limit_denominator(1001)
             w, h = s.codec_context.width // 2 * 2, s.codec_context.height // 2 * 2
             codec: Literal["libx264", "mpeg4"] = (

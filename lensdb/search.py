@@ -6,6 +6,11 @@ narrow filter still returns k results whenever more than k frames match. Codecs 
 FAISS index cannot take a selector (PQ, LSH) fall back to over-fetching, doubling the
 fetch until k matching frames are found or the whole index has been ranked.
 
+An IVF codec (`IVF1024,PQ64`, ...) scans only `nprobe` of its inverted lists per query
+(default `DEFAULT_NPROBE`, capped at the number of lists; nprobe = lists is exhaustive):
+fewer is faster, more finds more of the true nearest frames. Other codecs scan every
+vector and report nprobe as not applicable (None).
+
 Scores are cosine similarities: vectors are unit length and the index is L2, so
 cosine = 1 - d/2 for a squared distance d (approximate under lossy codecs).
 """
@@ -23,7 +28,8 @@ from lensdb.storage.store import Store
 
 MAX_K = 10_000
 SOURCES = ("best", "predicted", "detected")
-
+DEFAULT_NPROBE = 16  # inverted lists an IVF search scans when not told (capped at nlist)
+MAX_NPROBE = 1 << 20
 
 
 @dataclass
@@ -148,16 +154,57 @@ def allowed_ids(store: Store, where: str | None, video: str | None,
     return ids
 
 
+def index_lists(index) -> int | None:
+    """The number of inverted lists of a loaded index (IVF codecs), else None."""
+    from lensdb.storage.vectors import find_ivf
+
+    parts = getattr(index, "parts", None)
+    ivf = find_ivf(parts[0] if parts else index)
+    return int(ivf.nlist) if ivf is not None else None
+
+
+def check_nprobe(nprobe: int | None) -> None:
+    if nprobe is not None and not 1 <= int(nprobe) <= MAX_NPROBE:
+        raise LensDBError(f"nprobe must be between 1 and {MAX_NPROBE:,} (lists scanned per "
+                          f"query), not {nprobe}")
+
+
+def effective_nprobe(index, nprobe: int | None) -> int | None:
+    """The lists an IVF search scans: `nprobe` (or DEFAULT_NPROBE) capped at the index's
+    lists; None for a codec without lists (nprobe does not apply)."""
+    check_nprobe(nprobe)
+    nlist = index_lists(index)
+    if nlist is None:
+        return None
+    return min(int(nprobe) if nprobe is not None else DEFAULT_NPROBE, nlist)
+
+
+def _params(index, nprobe: int | None, sel=None):
+    """FAISS search parameters: IVF ones (nprobe) for an IVF index, else the plain ones."""
+    import faiss
+
+    probe = effective_nprobe(index, nprobe)
+    if probe is not None:
+        params = faiss.SearchParametersIVF()
+        params.nprobe = probe
+        if sel is not None:
+            params.sel = sel
+        return params
+    return None if sel is None else faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
+
+
 def filtered_search(index, q: np.ndarray, k: int, allowed: np.ndarray | None,
-                    use_selector: bool = True) -> list[tuple[int, float]]:
-    """(frame id, squared distance) of the k nearest vectors among `allowed` (all if None)."""
+                    use_selector: bool = True,
+                    nprobe: int | None = None) -> list[tuple[int, float]]:
+    """(frame id, squared distance) of the k nearest vectors among `allowed` (all if None);
+    `nprobe`: IVF lists scanned (see `effective_nprobe`), ignored by other codecs."""
     import faiss
 
     total = int(index.ntotal)
     if total == 0:
         return []
     if allowed is None:
-        dist, ids = index.search(q, min(k, total))
+        dist, ids = index.search(q, min(k, total), params=_params(index, nprobe))
         return _pairs(ids[0], dist[0], None, k)
     allowed = np.unique(np.asarray(allowed, np.int64))
     if len(allowed) == 0:
@@ -165,15 +212,15 @@ def filtered_search(index, q: np.ndarray, k: int, allowed: np.ndarray | None,
     if use_selector:
         want = min(k, len(allowed), total)
         try:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
-            dist, ids = index.search(q, want, params=params)
+            sel = faiss.IDSelectorBatch(allowed)
+            dist, ids = index.search(q, want, params=_params(index, nprobe, sel))
             return _pairs(ids[0], dist[0], None, k)
         except RuntimeError:  # this codec's index takes no selector: over-fetch instead
             pass
     keep = set(allowed.tolist())
     fetch = min(total, max(4 * k, 64))
     while True:
-        dist, ids = index.search(q, fetch)
+        dist, ids = index.search(q, fetch, params=_params(index, nprobe))
         pairs = _pairs(ids[0], dist[0], keep, k)
         if len(pairs) >= k or fetch >= total:
             return pairs
@@ -222,7 +269,27 @@ def frame_details(store: Store, ids: list[int], source: str = "best") -> dict[in
     return out
 
 
-def search(
+@dataclass
+class SearchResult:
+    """What a search found and how: the hits and the IVF lists scanned."""
+
+    hits: list[SearchHit]
+    codec: str  # the store's codec (FAISS factory string)
+    nlist: int | None  # inverted lists of an IVF codec, None for others
+    nprobe: int | None  # lists scanned per query; None: not applicable (no lists)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hits": [h.to_dict() for h in self.hits], "codec": self.codec,
+                "nlist": self.nlist, "nprobe": self.nprobe}
+
+
+def search(store: Store, text: str | None = None, **options: Any) -> list[SearchHit]:
+    """The k frames nearest to a text, an image or a stored frame, best first; the hits
+    of `search_result` (same options)."""
+    return search_result(store, text=text, **options).hits
+
+
+def search_result(
     store: Store,
     text: str | None = None,
     image: str | Path | np.ndarray | None = None,
@@ -233,11 +300,15 @@ def search(
     like: int | None = None,
     embedder: str | None = None,
     device: str | None = "auto",
-) -> list[SearchHit]:
+    nprobe: int | None = None,
+) -> SearchResult:
     """The k frames nearest to a text, an image or a stored frame (`like`), best first,
-    among the frames matching `where` (query-language predicate) and `video` (a name)."""
+    among the frames matching `where` (query-language predicate) and `video` (a name).
+    `nprobe`: IVF lists scanned per query (default DEFAULT_NPROBE, capped at the lists);
+    accepted and reported as None (not applicable) for codecs without lists."""
     if not 1 <= int(k) <= MAX_K:
         raise LensDBError(f"k must be between 1 and {MAX_K}")
+    check_nprobe(nprobe)
     if source not in SOURCES:
         raise LensDBError(f"unknown source '{source}'; use one of {', '.join(SOURCES)}")
     allowed = allowed_ids(store, where, video, source)  # before the index: index >= allowed
@@ -246,7 +317,7 @@ def search(
     if q.shape[1] != index.d:
         raise EmbedderMismatchError(f"the query vector has {q.shape[1]} dimensions, the "
                                     f"store's vectors {index.d}")
-    pairs = filtered_search(index, q, int(k), allowed)
+    pairs = filtered_search(index, q, int(k), allowed, nprobe=nprobe)
     details = frame_details(store, [fid for fid, _ in pairs], source)
     hits = []
     for fid, dist in pairs:
@@ -254,7 +325,9 @@ def search(
         if d is None:  # a vector without a catalog row cannot happen in a consistent store
             continue
         hits.append(SearchHit(frame_id=fid, score=round(1.0 - dist / 2.0, 6), **d))
-    return hits
+    return SearchResult(hits, store.meta().get("codec", ""), index_lists(index),
+                        effective_nprobe(index, nprobe))
 
 
-__all__ = ["SearchHit", "search", "store_embedder", "frame_details", "filtered_search"]
+__all__ = ["SearchHit", "SearchResult", "search", "search_result", "store_embedder",
+           "frame_details", "filtered_search", "DEFAULT_NPROBE"]

@@ -44,8 +44,8 @@ class Writer:
                  predictors):
         self.store = store
         self.stages = stages
-        self.train_size = train_size
         self.need = need  # the fewest vectors the codec trains on
+        self.train_size = max(train_size, need)  # an IVF codec may need more than asked
         self.predictors = predictors
         self.codec = store.codec() if store.vectors.has_codec() else None
         self.pending: list[Batch | Finish] = []  # held back until the codec is trained

@@ -65,6 +65,14 @@ CREATE TABLE IF NOT EXISTS classifiers (
     classifier_id INTEGER PRIMARY KEY, set_name VARCHAR, method VARCHAR, embedder_id VARCHAR,
     embedder_spec VARCHAR, context VARCHAR, metrics VARCHAR, train_samples INTEGER,
     file VARCHAR, active BOOLEAN, created_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS layout_facts (
+    fact VARCHAR, class VARCHAR, frames BIGINT, last_frame BIGINT, rows BIGINT,
+    value BOOLEAN);
+CREATE TABLE IF NOT EXISTS estimate_sample (
+    frame_id BIGINT, class VARCHAR, video_id INTEGER, ts DOUBLE, h UBIGINT,
+    detected INTEGER, predicted REAL, in_train BOOLEAN);
+CREATE TABLE IF NOT EXISTS estimate_sample_stamps (
+    class VARCHAR, frames BIGINT, last_frame BIGINT, rows BIGINT, seed BIGINT, size BIGINT);
 """
 
 _HELD = threading.local()  # per thread: lock file paths this thread holds now

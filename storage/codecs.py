@@ -46,6 +46,13 @@ for _name, _factory, _desc in [
     ("OPQ16,PQ16", "OPQ16,PQ16np", "rotation then product quantiser, 16 bytes"),
     ("OPQ64_256,PQ64", "OPQ64_256,PQ64np", "rotation to 256 dims, product quantiser, 64 bytes"),
     ("RR512,LSH", "RR512,LSHt", "binary code, 512 bits (64 bytes)"),
+    ("RaBitQ", "RaBitQ", "RaBitQ binary code, 1 bit per dimension (+8 bytes)"),
+    # inverted lists: a search scans --nprobe of the n lists, not every vector
+    ("IVF256,Flat", "IVF256,Flat", "256 inverted lists of float32 vectors (trains on 256+)"),
+    ("IVF1024,SQ8", "IVF1024,SQ8", "1024 inverted lists, 8-bit codes (trains on 1024+)"),
+    ("IVF1024,PQ64", "IVF1024,PQ64np", "1024 inverted lists, PQ 64 bytes (trains on 1024+)"),
+    ("IVF4096,PQ64", "IVF4096,PQ64np", "4096 inverted lists, PQ 64 bytes (trains on 4096+)"),
+    ("IVF1024,RaBitQ", "IVF1024,RaBitQ", "1024 inverted lists, RaBitQ (trains on 1024+)"),
 ]:
     register_codec(_name, _factory, _desc)
 
@@ -57,9 +64,14 @@ def list_codecs() -> dict[str, CodecInfo]:
 
 
 def resolve_factory(name_or_factory: str) -> str:
-    """A registered name, or any FAISS index_factory string (validated by FAISS)."""
+    """A registered name, or any FAISS index_factory string (validated by FAISS). An IVF
+    codec's PQ gets `np` (`IVF2048,PQ32` -> `IVF2048,PQ32np`): FAISS's factory would
+    otherwise add polysemous training, minutes of work that only renumbers codes."""
     info = _CODECS.get(name_or_factory)
-    return info.factory if info else name_or_factory
+    factory = info.factory if info else name_or_factory
+    if ivf_lists(factory) is not None:
+        factory = re.sub(r"(?<![A-Za-z])PQ(\d+(?:x\d+)?)(?=,|$)", r"PQ\1np", factory)
+    return factory
 
 
 def normalise_factory(name_or_factory: str) -> str:
@@ -68,17 +80,45 @@ def normalise_factory(name_or_factory: str) -> str:
     return resolve_factory(re.sub(r"\s+", "", str(name_or_factory)))
 
 
+def ivf_lists(factory: str) -> int | None:
+    """The number of inverted lists of an IVF codec (`IVF1024,PQ64` -> 1024), else None."""
+    m = re.search(r"(?:^|,)IVF(\d+)", factory)
+    return int(m.group(1)) if m else None
+
+
 def min_training_points(factory: str) -> int:
-    """How many vectors a codec wants before it can be trained (0: none needed)."""
+    """How many vectors a codec wants before it can be trained (0: none needed): the one
+    rule the ingest writer buffers by. An IVF codec needs one vector per list at least
+    (FAISS refuses fewer), and what its codes need besides (PQ: 256)."""
     if factory in ("Flat", "SQfp16") or factory.startswith("IDMap"):
         return 0
+    need = 2
     if re.search(r"PQ\d+", factory):
         nbits = re.search(r"PQ\d+x(\d+)", factory)
-        return 2 ** int(nbits.group(1)) if nbits else 256
-    m = re.match(r"PCAR?(\d+)", factory)
-    if m:
-        return int(m.group(1))
-    return 2
+        need = 2 ** int(nbits.group(1)) if nbits else 256
+    else:
+        m = re.match(r"PCAR?(\d+)", factory)
+        if m:
+            need = int(m.group(1))
+    return max(need, ivf_lists(factory) or 0)
+
+
+IVF_POINTS_PER_LIST = 32  # FAISS warns below 39 a list; k-means is fine from ~30
+IVF_GATHER_CAP = 65_536  # most vectors an IVF codec waits for (its first commit waits too)
+
+
+def training_points(factory: str, wanted: int) -> int:
+    """How many vectors to gather before training `factory`: `wanted` (the ingest's
+    codec_train_size), at least 4x the minimum (and 256), and for IVF codecs about
+    IVF_POINTS_PER_LIST per list (capped at IVF_GATHER_CAP), never below the minimum."""
+    need = min_training_points(factory)
+    if need == 0:
+        return 1
+    size = min(wanted, max(4 * need, 256))
+    lists = ivf_lists(factory)
+    if lists:
+        size = max(size, min(IVF_POINTS_PER_LIST * lists, IVF_GATHER_CAP))
+    return max(size, need)
 
 
 @contextmanager
@@ -100,10 +140,19 @@ def make_codec(factory: str, dim: int):
     import faiss
 
     try:
-        return faiss.index_factory(dim, factory, faiss.METRIC_L2)
+        index = faiss.index_factory(dim, factory, faiss.METRIC_L2)
     except RuntimeError as exc:
         reason = first_line(exc, last=True)
         raise StoreError(f"codec '{factory}' is not a valid FAISS factory for {dim} dims: {reason}")
+    try:  # the store merges segment files: a codec FAISS cannot merge cannot be stored
+        index.check_compatible_for_merge(index)
+    except RuntimeError as exc:
+        if "not implemented" in str(exc):
+            raise StoreError(
+                f"codec '{factory}' cannot be stored: FAISS cannot merge its segments "
+                "(refine ',RFlat' and HNSW indexes); use e.g. IVF1024,PQ64 or IVF256,Flat"
+            ) from None
+    return index
 
 
 def train_codec(index, factory: str, sample: np.ndarray):
@@ -113,8 +162,10 @@ def train_codec(index, factory: str, sample: np.ndarray):
         return index
     need = min_training_points(factory)
     if len(sample) < need:
+        lists = ivf_lists(factory)
+        why = f" (one per inverted list of {lists})" if lists and lists >= need else ""
         raise StoreError(
-            f"the codec needs at least {need} vectors to train, only {len(sample)} were "
+            f"the codec needs at least {need} vectors to train{why}, only {len(sample)} were "
             "available; ingest more frames first or choose --codec SQ8"
         )
     sample = np.ascontiguousarray(sample, dtype=np.float32)

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from lensdb.errors import EmbedderMismatchError, StoreError
-from lensdb.storage import compaction
+from lensdb.storage import compaction, layout_facts
 from lensdb.storage.catalog import Catalog, next_ids, set_meta
 from lensdb.storage.compaction import CompactionStats
 from lensdb.storage.index_cache import KeptIndex
@@ -256,6 +256,7 @@ class Store:
                 )
                 con.register("new_preds", preds)
                 con.execute("INSERT INTO predictions SELECT * FROM new_preds")
+            layout_facts.record(con, batch.predictions)  # in this transaction
             con.execute("COMMIT")
         return True
 
@@ -282,6 +283,7 @@ class Store:
                 con.execute("INSERT INTO counts SELECT * FROM new_counts")
             con.execute("UPDATE frames SET labelled = true "
                         "WHERE frame_id IN (SELECT frame_id FROM label_ids)")
+            layout_facts.record(con, labelled=ids)  # labelled count, sample: this transaction
             con.execute("COMMIT")
         return len(ids)
 
@@ -306,8 +308,9 @@ class Store:
         return self.catalog.meta()
 
     def load_index(self):
-        """The committed vectors as one in-memory FAISS IndexIDMap2 (ids = frame ids), kept
-        on this Store until its commit counter moves (see `index_cache`). Read-only."""
+        """The committed vectors as one FAISS index (ids = frame ids): an IndexIDMap2 in RAM,
+        or a SegmentedIndex whose big segment files are memory-mapped; kept on this Store
+        until its commit counter moves (see `index_cache`). Read-only."""
         for attempt in range(5):  # a merge may delete a file between listing and reading
             with self.catalog.connect() as con:
                 rows = con.execute("SELECT segment_id, file FROM segments ORDER BY 1").fetchall()

@@ -83,18 +83,20 @@ class VectorFiles:
         atomic_write_index(seg, self.dir / name)
         return name
 
-    def read_segment(self, name: str):
+    def read_segment(self, name: str, mmap: bool = False):
+        """One segment file, ready for `reconstruct(frame id)`; `mmap`: memory-mapped and
+        read-only (see `read_index_file`)."""
         path = self.dir / name
         if not path.exists():
             raise StoreError(f"vector segment {name} listed in the catalog is missing")
-        return _faiss().read_index(str(path))
+        return ready_to_reconstruct(read_index_file(path, mmap))
 
     def load(self, names: list[str]):
         """All listed segments merged into one in-memory IndexIDMap2."""
         faiss = _faiss()
         merged = faiss.IndexIDMap2(faiss.clone_index(self.read_codec()))
         for name in names:
-            merged.merge_from(self.read_segment(name), 0)
+            merge_segment(merged, self.read_segment(name))
         return merged
 
     def merge_to_file(self, names: list[str]) -> tuple[str, int]:
@@ -131,6 +133,62 @@ class VectorFiles:
         return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
 
 
+def read_index_file(path: Path, mmap: bool = False):
+    """A FAISS index file, read into RAM or (`mmap`) memory-mapped and read-only.
+
+    Tried in FAISS 1.15: `IO_FLAG_MMAP | IO_FLAG_READ_ONLY` maps only IVF lists (turned into
+    read-only OnDiskInvertedLists) and still reads flat codes (Flat, SQ, PQ, RaBitQ) into
+    RAM; `IO_FLAG_MMAP_IFC | IO_FLAG_READ_ONLY` maps both, so it is the one used. Search
+    results are the same either way. An index read so must never be added to. A file
+    FAISS cannot map is read normally."""
+    faiss = _faiss()
+    if mmap:
+        try:
+            return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError:
+            pass
+    return faiss.read_index(str(path))
+
+
+def find_ivf(index):
+    """The IndexIVF inside an IndexIDMap2 (or a pre-transform), else None."""
+    faiss = _faiss()
+    inner = getattr(index, "index", index)
+    return faiss.try_extract_index_ivf(inner)
+
+
+def merge_segment(dst, src) -> None:
+    """Append segment `src` to IndexIDMap2 `dst` (same codec; both are changed: an IVF's
+    direct maps are dropped, `ready_to_reconstruct` builds them again).
+
+    `IndexIDMap2.merge_from` merges the inner indexes with no id offset, which is right for
+    flat codes (internal id = position) but gives an IVF's second segment the internal ids
+    0.. again, so its hits would map to the wrong frames. For IVF the inner ids continue
+    from `dst.ntotal` and the id map is extended here."""
+    faiss = _faiss()
+    if find_ivf(dst) is None:
+        dst.merge_from(src, 0)
+        return
+    for index in (dst, src):  # FAISS merges IVF lists only without direct maps
+        find_ivf(index).set_direct_map_type(faiss.DirectMap.NoMap)
+    n0 = int(dst.ntotal)
+    dst.index.merge_from(src.index, n0)
+    ids = np.concatenate([faiss.vector_to_array(dst.id_map),
+                          faiss.vector_to_array(src.id_map)]).astype(np.int64)
+    faiss.copy_array_to_vector(ids, dst.id_map)
+    dst.ntotal = n0 + int(src.ntotal)
+    dst.construct_rev_map()
+
+
+def ready_to_reconstruct(index):
+    """An IVF index answers `reconstruct(id)` only with a direct map: build it (an
+    n-entry id array, kept in RAM even for a mapped file). Returns the index."""
+    ivf = find_ivf(index)
+    if ivf is not None and ivf.direct_map.no():
+        ivf.make_direct_map()
+    return index
+
+
 def pca_mean_correction(codec) -> np.ndarray | None:
     """What FAISS's PCA reverse transform leaves out: the mean's part outside the subspace.
 
@@ -159,6 +217,15 @@ def roundtrip(codec, vectors: np.ndarray) -> np.ndarray:
 def decode_all(index) -> tuple[np.ndarray, np.ndarray]:
     """(frame ids, decoded float32 vectors) of a merged IndexIDMap2, sorted by id."""
     faiss = _faiss()
+    parts = getattr(index, "parts", None)  # a SegmentedIndex (index_cache): each part
+    if parts is not None:
+        decoded = [decode_all(p) for p in parts]
+        ids = np.concatenate([i for i, _ in decoded]) if decoded else np.zeros(0, np.int64)
+        if not decoded:
+            return ids, np.zeros((0, index.d), np.float32)
+        vecs = np.concatenate([v for _, v in decoded])
+        order = np.argsort(ids, kind="stable")
+        return ids[order], vecs[order]
     ids = faiss.vector_to_array(index.id_map).astype(np.int64)
     if index.ntotal == 0:
         return ids, np.zeros((0, index.d), np.float32)

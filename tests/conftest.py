@@ -20,8 +20,10 @@ def encode_video(
     size: tuple[int, int] = (96, 64),
     pts_seconds: list[float] | None = None,
     codec: str = "mpeg4",
+    gop: int | None = None,
 ) -> Path:
-    """Moving coloured squares on a gradient; pts_seconds gives variable frame timing."""
+    """Moving coloured squares on a gradient; pts_seconds gives variable frame timing; `gop`
+    frames between keyframes (None: the codec's default)."""
     import av
 
     width, height = size
@@ -30,6 +32,8 @@ def encode_video(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = Fraction(1, 1000)
         stream.codec_context.time_base = Fraction(1, 1000)
+        if gop is not None:
+            stream.codec_context.gop_size = gop
         yy, xx = np.mgrid[0:height, 0:width]
         for i in range(n_frames):
             img = np.zeros((height, width, 3), np.uint8)

@@ -82,3 +82,11 @@ def test_the_ingest_report_names_devices_and_threads(tmp_path, make_video):
         torch.set_num_threads(before)
     data = report.to_dict()
     assert data["devices"] == {"detector": "cpu", "embedder": "cpu"} and data["threads"] == 1
+
+
+def test_the_batch_follows_the_device_unless_given():
+    from lensdb.config import IngestConfig, batch_for
+
+    assert batch_for(IngestConfig(), "cpu").batch_size == 32
+    assert batch_for(IngestConfig(), "cuda:1").batch_size == 128
+    assert batch_for(IngestConfig(batch_size=8), "cuda").batch_size == 8

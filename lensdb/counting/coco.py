@@ -182,7 +182,7 @@ def pretrain_states(
         result = fit_mlp(
             vectors[fit], y[fit], vectors[val], y[val], config.pretrain,
             size=config.size, dropout=config.dropout, loss=config.loss, seed=config.seed,
-            progress=progress, task=f"{cls}: pretrain on COCO",
+            progress=progress, task=f"{cls}: pretrain on COCO", device=config.device,
         )
         states[cls] = result.model.state_dict()
     return states

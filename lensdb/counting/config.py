@@ -10,7 +10,7 @@ from lensdb.errors import LensDBError
 SIZES = ("tiny", "small", "medium")
 SPLITS = ("video", "time")
 LOSSES = ("mse", "huber", "poisson")
-METHODS = ("auto", "mlp", "knn", "interp", "combo")
+METHODS = ("auto", "mlp", "knn", "interp", "blend", "combo")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,10 @@ class TrainConfig:
     loss: str = "mse"
     # Seed for the split, weight init and batch order.
     seed: int = 0
+    # Where the count MLPs train and predict: auto | cpu | cuda | cuda:N | mps (lensdb.device).
+    device: str = "auto"
+    # Torch threads (None: every core); an MLP's training steps on the CPU use one thread.
+    threads: int | None = None
     # Stage settings: from-scratch training, and fine-tuning after COCO pretraining.
     pretrain: StageConfig = PRETRAIN
     finetune: StageConfig = FINETUNE
@@ -99,6 +103,11 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise LensDBError(message)
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise LensDBError("--threads must be between 1 and 1024")
+        from lensdb.device import resolve_device
+
+        resolve_device(self.device)  # an unknown or absent device fails before any work
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -3,13 +3,15 @@
 1. The embedding model (MLP or kNN, picked by the *new footage* validation of `split`) is
    evaluated on the held-out part of the split: the figures for later time / other videos.
    It is also the fallback for frames outside the labels of their video.
-2. *Fill-in*: every candidate (constant, kNN, interpolation, the combination, and the MLP
-   when it won the new-footage validation) is predicted out of fold on the labelled
+2. *Fill-in*: every candidate (constant, kNN, interpolation, the blend of the two, the
+   combination, and the MLP when it won the new-footage validation) is predicted out of
+   fold on the labelled
    frames: fold = rank of the labelled frame within its video (in time) mod F, so a
    held-out label's nearest remaining labels are twice as far apart as the labels around
-   an unlabelled frame (pessimistic). The combination's own
-   training rows are computed without the held-out fold too (nested), so no out-of-fold
-   value ever depends on its frame's label. The lowest fill-in MAE wins.
+   an unlabelled frame (pessimistic). The blend's and the combination's own training rows
+   are computed without the held-out fold too (nested), so no out-of-fold value ever
+   depends on its frame's label. The blend wins unless another candidate is better by more
+   than two paired standard errors (`_pick`).
 3. Every method is refitted on every label and predicts every frame (`deploy`).
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from lensdb.counting.blend import Blend, label_steps
 from lensdb.counting.combine import Combiner, EmbeddingRidge
 from lensdb.counting.config import TrainConfig
 from lensdb.counting.interpolate import Interpolated, interpolate
@@ -30,7 +33,7 @@ from lensdb.counting.metrics import evaluate, regression_metrics
 from lensdb.counting.split import Split, fill_in_folds
 from lensdb.counting.train import Progress, fit_mlp
 
-CANDIDATES = ("interp", "knn", "mlp", "combo")  # tie order: the simpler first
+CANDIDATES = ("interp", "knn", "blend", "mlp", "combo")  # tie order: the simpler first
 FILL_IN_NOTE = ("out-of-fold on the labelled frames, {folds} interleaved folds by label rank "
                 "within each video; pessimistic: a held-out label's nearest remaining labels "
                 "are twice as far apart as the labels around an unlabelled frame")
@@ -50,7 +53,7 @@ class Frames:
 
 @dataclass
 class ClassFit:
-    method: str  # deployed: interp, knn, mlp or combo
+    method: str  # deployed: interp, knn, blend, mlp or combo
     embedding: str  # the embedding model: predicts frames outside the labels (and ingested
     # later): the deployed method when it is mlp or knn, else the new-footage pick
     validation_mae: dict[str, float]  # new-footage validation: mlp / knn / baseline
@@ -61,7 +64,7 @@ class ClassFit:
     oof: dict[str, np.ndarray]  # candidate -> out-of-fold prediction per labelled frame
     deploy: dict[str, np.ndarray]  # candidate -> prediction for every frame, all labels
     predictor: Any  # the embedding model refitted on every label (MlpPredictor or kNN)
-    combiner: dict | None = None  # the deployed combination's weights
+    combiner: dict | None = None  # the deployed blend's or combination's parameters
     mlp_epochs: int | None = None  # epochs each MLP fit runs (the validation's best)
 
 
@@ -85,19 +88,23 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
     allowed = _allowed(config.method)
     folds = fill_in_folds(frames.video[frames.labelled], frames.ts[frames.labelled],
                           config.folds)
-    oof, single = _out_of_fold(frames, folds, fitters, embedding, "combo" in allowed)
+    stacked = tuple(m for m in ("blend", "combo") if m in allowed
+                    and (m == "combo" or "knn" in fitters))
+    oof, single = _out_of_fold(frames, folds, fitters, embedding, stacked)
     fill_in = {m: regression_metrics(y, v) for m, v in oof.items()}
-    method = min((m for m in CANDIDATES if m in allowed and m in oof),
-                 key=lambda m: (_rounded_mae(fill_in[m]), CANDIDATES.index(m)))
+    blend = (_fit_blend(frames, single, np.arange(len(frames.labelled)))
+             if "blend" in stacked else None)
+    method, beaten = _pick(y, oof, [m for m in CANDIDATES if m in allowed and m in oof])
     if method in ("mlp", "knn"):  # it predicts frames ingested later too
         embedding = method
-    combo = method == "combo" or (deploy_all and "combo" in oof)
-    deploy, predictor, combiner = _deploy(frames, fitters, embedding, single if combo else None)
+    kept = tuple(m for m in stacked if m == method or (deploy_all and m in oof))
+    deploy, predictor, params = _deploy(frames, fitters, embedding, single, kept, blend)
     if progress:
         progress(f"{cls}: fill-in", 1, 1)
     listed = ", ".join(f"{m} {fill_in[m]['mae']:.3f}" for m in (*CANDIDATES, "constant")
                        if m in fill_in)
-    why = (f"{method}: lowest fill-in MAE ({listed}; {FILL_IN_NOTE.format(folds=config.folds)})"
+    why = (f"{method}: {beaten} (out-of-fold MAE: {listed}; "
+           f"{FILL_IN_NOTE.format(folds=config.folds)})"
            if config.method == "auto" else f"{method}: forced by --method ({listed})")
     lab_video = frames.video[frames.labelled]
     fill_in_test = evaluate(y, oof[method], float(y.mean()), lab_video, frames.names)
@@ -105,13 +112,31 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
     return ClassFit(method=method, embedding=embedding, validation_mae=val_mae, test=test,
                     fill_in=fill_in, fill_in_test=fill_in_test, why=why, oof=oof,
                     deploy=deploy, predictor=predictor,
-                    combiner=combiner if method == "combo" else None, mlp_epochs=epochs)
+                    combiner=params.get(method), mlp_epochs=epochs)
 
 
-def _rounded_mae(metrics: dict[str, float | None]) -> float:
-    """The MAE to rank methods by (rounded, so near-ties go to the simpler); none: last."""
-    mae = metrics["mae"]
-    return math.inf if mae is None else round(mae, 6)
+def _pick(y: np.ndarray, oof: dict[str, np.ndarray], names: list[str]) -> tuple[str, str]:
+    """(method, why in words). Out-of-fold MAEs of ~100 labels differ by noise as much as
+    by merit, so the reference (the blend, else the first of `names`) is kept unless
+    another candidate's paired per-label absolute error is lower by more than two standard
+    errors; among those that are, the lowest MAE wins."""
+    ref = "blend" if "blend" in names else names[0]
+    err = {m: np.abs(np.asarray(oof[m], np.float64) - y) for m in names}
+    better: list[tuple[float, str]] = []
+    for m in names:
+        d = err[m] - err[ref]
+        if m == ref or len(d) < 2:
+            continue
+        se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
+        if float(d.mean()) < -2 * se:
+            better.append((float(err[m].mean()), m))
+    if not better:
+        if len(names) == 1:
+            return ref, "the only candidate"
+        return ref, ("the reference; no other method's fill-in error is lower by more than "
+                     "two standard errors")
+    _, best = min(better)
+    return best, f"fill-in error lower than {ref}'s by more than two standard errors"
 
 
 def _allowed(method: str) -> set[str]:
@@ -136,6 +161,7 @@ def _new_footage(frames: Frames, split: Split | None, config: TrainConfig, cls: 
             x[split.fit], y[split.fit], x[split.val], y[split.val], stage, size=config.size,
             dropout=config.dropout, loss=config.loss, seed=config.seed, init_state=init_state,
             progress=progress, task=f"{cls}: mlp" + (" fine-tune" if init_state else ""),
+            device=config.device,
         )
         val_mae["mlp"] = fit.best_val_mae
     if config.method != "mlp":
@@ -165,7 +191,8 @@ def _mlp_fitter(config: TrainConfig, epochs: int, init_state: dict | None) -> Fi
 
     def fit(x: np.ndarray, y: np.ndarray) -> Any:
         res = fit_mlp(x, y, x, y, stage, size=config.size, dropout=config.dropout,
-                      loss=config.loss, seed=config.seed, init_state=init_state)
+                      loss=config.loss, seed=config.seed, init_state=init_state,
+                      device=config.device)
         meta = {"dim": int(x.shape[1]), "size": config.size, "dropout": config.dropout}
         return MlpPredictor(res.model, meta)
 
@@ -197,10 +224,13 @@ def _interp_or(interp: Interpolated, fallback: np.ndarray) -> np.ndarray:
 
 
 def _out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
-                 embedding: str, combo: bool) -> tuple[dict[str, np.ndarray], list]:
-    """(candidate -> out-of-fold values, [(held positions, base inputs)] per fold)."""
+                 embedding: str, stacked: tuple[str, ...]
+                 ) -> tuple[dict[str, np.ndarray], list]:
+    """(candidate -> out-of-fold values, [(held positions, base inputs)] per fold);
+    `stacked`: the candidates fitted on other candidates' held-out rows (blend, combo)."""
     n = len(frames.labelled)
-    names = ("constant", "interp", *fitters, *(("combo",) if combo else ()))
+    combo = "combo" in stacked
+    names = ("constant", "interp", *fitters, *stacked)
     oof = {m: np.zeros(n, np.float32) for m in names}
     every = np.arange(n)
     fold_ids = np.unique(folds)
@@ -214,7 +244,7 @@ def _out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
         oof["interp"][held] = _interp_or(base["interp"], base["emb"])
         for name in fitters:
             oof[name][held] = base[name]
-    if not combo:
+    if not stacked:
         return oof, list(single.values())
     pair_rows: dict[int, list[tuple[np.ndarray, dict]]] = {f: [] for f in fold_ids}
     for i, f in enumerate(fold_ids):
@@ -223,14 +253,28 @@ def _out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
             for outer, rows in ((f, g), (g, f)):
                 rows_at = every[folds == rows]
                 base = _bases(frames, train, frames.labelled[rows_at], {
-                    k: v for k, v in fitters.items() if k == "knn"}, "knn", True)
+                    k: v for k, v in fitters.items() if k == "knn"}, "knn", combo)
                 pair_rows[outer].append((rows_at, base))
     for f in fold_ids:
         held = every[folds == f]
-        combiner = _fit_combiner(frames, pair_rows[f])
         b = single[f][1]
-        oof["combo"][held] = combiner.predict(b["interp"], b["knn"], b["ridge"], b["emb"])
+        if "blend" in stacked:
+            blend = _fit_blend(frames, pair_rows[f], every[folds != f])
+            oof["blend"][held] = blend.predict(b["interp"], b["knn"], b["emb"])
+        if combo:
+            combiner = _fit_combiner(frames, pair_rows[f])
+            oof["combo"][held] = combiner.predict(b["interp"], b["knn"], b["ridge"], b["emb"])
     return oof, list(single.values())
+
+
+def _fit_blend(frames: Frames, rows: list[tuple[np.ndarray, dict]], kept: np.ndarray) -> Blend:
+    """The blend's three numbers from held-out rows and the steps between the `kept` labels
+    (positions into the labelled arrays)."""
+    at = np.concatenate([r for r, _ in rows])
+    lab = frames.labelled[kept]
+    steps = label_steps(frames.video[lab], frames.ts[lab], frames.y[kept])
+    return Blend.fit(steps, _concat([b["interp"] for _, b in rows]), frames.y[at],
+                     np.concatenate([b["knn"] for _, b in rows]))
 
 
 def _fit_combiner(frames: Frames, rows: list[tuple[np.ndarray, dict]]) -> Combiner:
@@ -247,11 +291,13 @@ def _concat(parts: list[Interpolated]) -> Interpolated:
                            for k in Interpolated.__dataclass_fields__})
 
 
-def _deploy(frames: Frames, fitters: dict[str, Fitter], embedding: str,
-            combo_rows: list | None) -> tuple[dict, Any, dict | None]:
-    """Every method refitted on every label, predicting every frame; `combo_rows`: the
-    single-fold out-of-fold inputs of every labelled frame (the combination's training
-    rows), None when no combination is deployed."""
+def _deploy(frames: Frames, fitters: dict[str, Fitter], embedding: str, rows: list,
+            stacked: tuple[str, ...], blend: Blend | None
+            ) -> tuple[dict, Any, dict[str, dict]]:
+    """Every method refitted on every label, predicting every frame; `rows`: the
+    single-fold out-of-fold inputs of every labelled frame (the training rows of the
+    `stacked` candidates deployed). Returns (predictions, embedding model, the stacked
+    candidates' parameters)."""
     n_all = len(frames.ts)
     models = {name: fit(frames.vectors[frames.labelled], frames.y)
               for name, fit in fitters.items()}
@@ -260,10 +306,13 @@ def _deploy(frames: Frames, fitters: dict[str, Fitter], embedding: str,
                          frames.video, frames.ts)
     out["interp"] = _interp_or(interp, out[embedding])
     out["constant"] = np.full(n_all, float(np.mean(frames.y)), np.float32)
-    weights = None
-    if combo_rows is not None:
-        combiner = _fit_combiner(frames, combo_rows)
+    params: dict[str, dict] = {}
+    if "blend" in stacked and blend is not None:
+        out["blend"] = blend.predict(interp, out["knn"], out[embedding])
+        params["blend"] = blend.to_dict()
+    if "combo" in stacked:
+        combiner = _fit_combiner(frames, rows)
         ridge = EmbeddingRidge(frames.vectors[frames.labelled], frames.y).predict(frames.vectors)
         out["combo"] = combiner.predict(interp, out["knn"], ridge, out[embedding])
-        weights = combiner.to_dict()
-    return out, models[embedding], weights
+        params["combo"] = combiner.to_dict()
+    return out, models[embedding], params

@@ -39,19 +39,26 @@ def count_parameters(model: Any) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
+def weights_device(model: Any) -> Any:
+    """The torch device a model's weights are on."""
+    return next(model.parameters()).device
+
+
 def predict_mlp(model: Any, vectors: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Predicted counts (float32, >= 0) for (n, D) vectors, in eval mode, without grads."""
+    """Predicted counts (float32, >= 0) for (n, D) vectors, in eval mode, without grads,
+    on the device the model is on."""
     import torch
 
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if len(x) == 0:
         return np.zeros(0, np.float32)
     model.eval()
+    device = weights_device(model)
     out = []
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
-            chunk = torch.from_numpy(x[start : start + batch_size])
-            out.append(model(chunk).reshape(-1).numpy())
+            chunk = torch.from_numpy(x[start : start + batch_size]).to(device)
+            out.append(model(chunk).reshape(-1).cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 
@@ -66,10 +73,11 @@ class MlpPredictor:
         self.dim = int(meta["dim"])
 
     @classmethod
-    def from_state(cls, state: dict, meta: dict) -> MlpPredictor:
+    def from_state(cls, state: dict, meta: dict, device: str = "cpu") -> MlpPredictor:
+        """`device`: a torch device string, as `lensdb.device.resolve_device` gives."""
         model = build_mlp(int(meta["dim"]), meta["size"], float(meta.get("dropout", 0.0)))
         model.load_state_dict(state)
-        model.eval()
+        model.to(device).eval()
         return cls(model, meta)
 
     def predict(self, vectors: np.ndarray) -> np.ndarray:

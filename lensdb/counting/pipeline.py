@@ -5,7 +5,7 @@ predictions for every frame of the store (labelled frames: their out-of-fold val
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ class ClassReport:
     """What was trained for one class and how it did, in both regimes."""
 
     cls: str
-    method: str  # deployed, by fill-in MAE: "interp", "knn", "mlp" or "combo"
+    method: str  # deployed, by fill-in MAE: "interp", "knn", "blend", "mlp" or "combo"
     model_id: int
     file: str  # model file under the store's models dir
     validation_mae: dict[str, float]  # new footage: embedding model -> validation MAE
@@ -55,6 +55,8 @@ class TrainReport:
     config: dict = field(default_factory=dict)
     coco: dict | None = None  # images, cached embeddings?, pretrained classes
     plot: str | None = None
+    device: str = "cpu"  # where the MLPs trained and predicted (config.device resolved)
+    threads: int = 0  # torch threads set for the run
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -150,6 +152,10 @@ def train_counters(
 
     `embedder` overrides the store's embedder for COCO pretraining (its id must match).
     """
+    from lensdb.device import resolve_device, set_threads
+
+    threads = set_threads(config.threads)  # on purpose: an import may have set one
+    config = replace(config, device=resolve_device(config.device))  # recorded as resolved
     with store.writer():
         meta = store.meta()
         if "embedder_id" not in meta:
@@ -171,7 +177,7 @@ def train_counters(
             split=split.kind, frames=len(data.frame_ids), labelled_frames=len(data.labelled),
             train_videos=[data.names.get(v, str(v)) for v in split.train_videos],
             test_videos=[data.names.get(v, str(v)) for v in split.test_videos],
-            config=config.to_dict(),
+            config=config.to_dict(), device=config.device, threads=threads,
         )
         states: dict[str, dict] = {}
         if coco is not None and config.method != "knn":  # kNN gains nothing from COCO
@@ -221,7 +227,7 @@ def _train_class(
         "mae": fill_in_mae[fit.method], "why": fit.why, "fill_in": fit.fill_in_test,
         "fill_in_mae": fill_in_mae, "new_footage": fit.test, "test": fit.test,
         "validation_mae": fit.validation_mae, "split": split.kind, "folds": config.folds,
-        "embedding_model": fit.embedding, "config": config.to_dict(),
+        "embedding_model": fit.embedding, "config": config.to_dict(), "device": config.device,
     }
     model_id, path = register_model(
         store, meta, payload, stored_metrics, len(data.labelled), data.frame_ids, values,

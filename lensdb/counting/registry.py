@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from lensdb.errors import StoreError
-from lensdb.storage import Store
+from lensdb.storage import Store, layout_facts
 from lensdb.storage.catalog import one_row
 from lensdb.storage.vectors import pca_mean_correction, roundtrip
 
@@ -146,6 +146,7 @@ def register_model(
         con.register("new_preds", table)
         con.execute("INSERT INTO predictions SELECT * FROM new_preds")
         con.unregister("new_preds")
+        layout_facts.record(con, recheck=[cls])  # the rewritten predictions, checked again
         con.execute("COMMIT")
     return int(model_id), path
 

@@ -16,6 +16,9 @@ FAST_TRAIN_IMAGES = 64  # --fast: at most this many training images (unless --su
 FAST_VAL_IMAGES = 32  # --fast: at most this many validation images
 FAST_EPOCHS = 2  # --fast: at most this many epochs
 FAST_IMGSZ = 64  # --fast: at most this image size
+LIGHT_DETR_LR = 1e-3  # light-detr's peak learning rate unless --lr (everything is from scratch)
+LIGHT_DETR_BATCH = 8  # light-detr's batch unless --batch (more steps per epoch on small data)
+ULTRALYTICS_BATCH = 16  # YOLO / RT-DETR batch unless --batch
 
 
 @dataclass(frozen=True)
@@ -26,8 +29,8 @@ class DetectorTrainConfig:
     model: str = "yolo11n.yaml"  # ultralytics .yaml (random init) or .pt, rtdetr-*.yaml, light-detr
     epochs: int = 50  # passes over the training split
     imgsz: int | None = None  # square input size; None: 640 for ultralytics, 128 for light-detr
-    batch: int = 16  # images per step
-    lr: float | None = None  # peak learning rate; None: ultralytics' lr0 / light-detr's 5e-4
+    batch: int | None = None  # images per step; None: ULTRALYTICS_BATCH / LIGHT_DETR_BATCH
+    lr: float | None = None  # peak learning rate; None: ultralytics' lr0 / LIGHT_DETR_LR
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (lensdb.device.resolve_device)
     fast: bool = False  # debug run: caps epochs, image size and images (FAST_* above)
     subset: int = 0  # train on this many training images (0: all), drawn with the seed
@@ -44,7 +47,7 @@ class DetectorTrainConfig:
     hidden_dim: int = 128  # transformer width
     warmup_epochs: float = 1.0  # linear warmup length
     weight_decay: float = 1e-4  # AdamW weight decay
-    grad_clip: float = 0.1  # max gradient norm
+    grad_clip: float = 1.0  # max gradient norm (DETR's 0.1 starves a from-scratch backbone)
     ema_decay: float = 0.999  # EMA of the weights (evaluated and saved); 0: off
 
     @property
@@ -56,12 +59,14 @@ class DetectorTrainConfig:
         from dataclasses import replace
 
         imgsz = self.imgsz or (128 if self.is_light_detr else 640)
+        batch = self.batch or (LIGHT_DETR_BATCH if self.is_light_detr else ULTRALYTICS_BATCH)
         epochs, subset = self.epochs, self.subset
         if self.fast:
             imgsz, epochs = min(imgsz, FAST_IMGSZ), min(epochs, FAST_EPOCHS)
             subset = min(subset, FAST_TRAIN_IMAGES) if subset else FAST_TRAIN_IMAGES
         backbone = "clip" if self.clip_init else self.backbone
-        return replace(self, imgsz=imgsz, epochs=epochs, subset=subset, backbone=backbone)
+        return replace(self, imgsz=imgsz, epochs=epochs, subset=subset, backbone=backbone,
+                       batch=batch)
 
     def check(self) -> None:
         """Refuse bad values with one-line errors (before any file is written)."""
@@ -69,7 +74,7 @@ class DetectorTrainConfig:
             raise ParameterError("epochs", f"must be at least 1, not {self.epochs}")
         if self.imgsz is not None and not 32 <= self.imgsz <= 4096:
             raise ParameterError("imgsz", f"must be between 32 and 4096, not {self.imgsz}")
-        if self.batch < 1:
+        if self.batch is not None and self.batch < 1:
             raise ParameterError("batch", f"must be at least 1, not {self.batch}")
         if self.lr is not None and not 0 < self.lr < 1:
             raise ParameterError("lr", f"must be in (0, 1), not {self.lr}")

@@ -77,9 +77,13 @@ def load_light_detr(path: str | Path) -> tuple[LightDetr, list[str], dict]:
     obj = read_light_detr(path)
     if not isinstance(obj, dict) or obj.get("kind") != LIGHT_DETR_KIND:
         raise LensDBError(f"{path} is not a light-detr checkpoint")
-    spec = LightDetrSpec(**obj["spec"])
-    model = build_model(spec)
-    model.load_state_dict(obj["state_dict"])
+    try:
+        spec = LightDetrSpec(**obj["spec"])
+        model = build_model(spec)
+        model.load_state_dict(obj["state_dict"])
+    except (TypeError, RuntimeError):  # a spec or weights of another light-detr version
+        raise LensDBError(f"{path} is a light-detr checkpoint of an older architecture: "
+                          "train it again") from None
     model.eval()
     return model, list(obj["names"]), obj
 

@@ -1,5 +1,6 @@
-"""LensDB's trainer for the light DETR: AdamW, linear warmup then cosine decay, gradient
-clipping, an EMA of the weights (what is validated and saved), horizontal-flip augmentation.
+"""LensDB's trainer for the light DETR: AdamW (peak lr LIGHT_DETR_LR unless --lr), linear
+warmup then cosine decay, gradient clipping, an EMA of the weights (what is validated and
+saved), horizontal-flip augmentation. The loss is lensdb.detector.light_loss's.
 
 Each epoch: train, then the EMA model on the validation split gives the validation loss
 (the set loss) and mAP50 / mAP50-95 (lensdb.detector.metrics); RUN/epochs.csv gets a row,
@@ -18,11 +19,12 @@ from typing import Any
 
 import torch
 
-from lensdb.detector.config import DetectorTrainConfig
+from lensdb.detector.config import LIGHT_DETR_BATCH, LIGHT_DETR_LR, DetectorTrainConfig
 from lensdb.detector.data import label_path, load_data_yaml, read_labels, split_images
 from lensdb.detector.evaluate import read_rgb, yolo_to_xyxy
 from lensdb.detector.light_ckpt import build_model, load_light_detr, save_light_detr, to_batch
-from lensdb.detector.light_detr import LightDetrSpec, SetCriterion, postprocess
+from lensdb.detector.light_detr import LightDetrSpec, postprocess
+from lensdb.detector.light_loss import SetCriterion
 from lensdb.detector.metrics import MapAccumulator
 from lensdb.runs import RunFolder
 
@@ -134,12 +136,13 @@ def train_light_detr(c: DetectorTrainConfig, data_yaml: Path, run: RunFolder, de
     train = _Split(split_images(ds, "train"), spec.imgsz, len(names))
     val = _Split(split_images(ds, "val"), spec.imgsz, len(names))
     criterion = SetCriterion(len(names)).to(device)
-    lr = c.lr or 5e-4
+    lr = c.lr or LIGHT_DETR_LR
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": c.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    steps_per_epoch = math.ceil(len(train) / c.batch)
+    batch = c.batch or LIGHT_DETR_BATCH  # effective() filled it in
+    steps_per_epoch = math.ceil(len(train) / batch)
     total, warmup = steps_per_epoch * c.epochs, max(1, int(c.warmup_epochs * steps_per_epoch))
     ema = _Ema(model, c.ema_decay) if c.ema_decay > 0 else None
     gen = torch.Generator().manual_seed(c.seed)
@@ -147,8 +150,8 @@ def train_light_detr(c: DetectorTrainConfig, data_yaml: Path, run: RunFolder, de
     started, step, row = time.time(), 0, {}
     for epoch in range(1, c.epochs + 1):
         model.train()
-        sums: dict[str, float] = {"loss": 0.0, "ce": 0.0, "l1": 0.0, "giou": 0.0}
-        for idx in torch.randperm(len(train), generator=gen).split(c.batch):
+        sums: dict[str, float] = {"loss": 0.0, "cls": 0.0, "l1": 0.0, "giou": 0.0}
+        for idx in torch.randperm(len(train), generator=gen).split(batch):
             x = train.x[idx]
             tg = [{k: v for k, v in train.targets[i].items() if k != "raw"} for i in idx]
             if torch.rand(1, generator=gen).item() < 0.5:
@@ -169,7 +172,7 @@ def train_light_detr(c: DetectorTrainConfig, data_yaml: Path, run: RunFolder, de
             for k, v in parts.items():
                 sums[k] += v
         evaluated = ema.model if ema is not None else model
-        v = validate(evaluated, criterion, val, device, c.batch)
+        v = validate(evaluated, criterion, val, device, batch)
         row = {"epoch": epoch, **{f"train_{k}": s / steps_per_epoch for k, s in sums.items()
                                   if k != "loss"},
                "train_loss": sums["loss"] / steps_per_epoch, "val_loss": v["val_loss"],

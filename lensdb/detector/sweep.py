@@ -40,7 +40,8 @@ class SweepGrid:
 
 def points(base: DetectorTrainConfig, grid: SweepGrid) -> list[DetectorTrainConfig]:
     axes: dict[str, tuple[Any, ...]] = {
-            "lr": grid.lrs or (base.lr,), "batch": grid.batch_sizes or (base.batch,),
+            "lr": grid.lrs or (base.lr,),
+            "batch": grid.batch_sizes or (base.effective().batch,),
             "num_queries": grid.num_queries or (base.num_queries,),
             "decoder_layers": grid.decoder_layers or (base.decoder_layers,)}
     if (grid.num_queries or grid.decoder_layers) and base.model != "light-detr":

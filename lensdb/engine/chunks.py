@@ -1,20 +1,23 @@
 """Cutting videos into chunks, and putting the chunks' batches back in order.
 
-A chunk is a range of decoded frame indices of one video. Its worker decodes the video
-from the start (frames before the chunk are decoded but not converted or run through a
-model), so frame indices, timestamps and the sampling are exactly those of a plain
-ingest. The driver commits each video's frames in index order (`Reorder`) and drops any
-frame index it has already passed to the writer: a chunk a killed worker left half done
-is redone, and its frames are committed once. Committed frames stay a prefix of the
-video, so either engine resumes an interrupted ingest after its last committed index.
+A chunk is a range of decoded frame indices of one video. Its worker starts decoding at
+the last keyframe before the chunk (`lensdb.keyframes`; from the start of the video when
+the file's packets cannot say where that is), and frames before the chunk are decoded but
+not converted or run through a model, so frame indices, timestamps and the sampling are
+exactly those of a plain ingest. The driver commits each video's frames in index order
+(`Reorder`) and drops any frame index it has already passed to the writer: a chunk a
+killed worker left half done is redone, and its frames are committed once. Committed
+frames stay a prefix of the video, so either engine resumes an interrupted ingest after its
+last committed index.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lensdb.keyframes import SeekPoint, keyframe_index
 from lensdb.storage.store import FrameRow
 
 
@@ -32,6 +35,7 @@ class Chunk:
     sampling: dict  # the video's recorded sampling (stride, fps, detect_every, ...)
     batch_size: int
     queue_size: int
+    seek: SeekPoint | None = None  # the keyframe to start decoding at (None: the start)
 
 
 @dataclass
@@ -55,6 +59,7 @@ class ChunkDone:
     last_pts: float
     error: str | None  # a corrupt stream stopped decoding early
     stages: dict[str, tuple[float, int]] = field(default_factory=dict)
+    started_at: int = 0  # the frame index decoding started at (a keyframe when it sought)
 
 
 def plan(video_id: int, source: str, sampling: dict, fps: float, frame_count: int,
@@ -83,6 +88,17 @@ def plan(video_id: int, source: str, sampling: dict, fps: float, frame_count: in
         chunks.append(Chunk(number=len(chunks), start=first, end=end,
                             kept_before=(first + stride - 1) // stride, **base))
     return chunks
+
+
+def with_seek_points(chunks: list[Chunk]) -> list[Chunk]:
+    """The chunks with the keyframe each can start decoding at (one demux of the video,
+    only when it was cut into several chunks or resumes past its start)."""
+    if not chunks or (len(chunks) == 1 and chunks[0].start == 0):
+        return chunks
+    index = keyframe_index(chunks[0].source)
+    if index is None:
+        return chunks
+    return [replace(c, seek=index.seek_point(c.start)) for c in chunks]
 
 
 class Reorder:

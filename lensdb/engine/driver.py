@@ -15,8 +15,8 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from lensdb import video_status as vs
-from lensdb.config import IngestConfig
-from lensdb.engine.chunks import Chunk, ChunkBatch, ChunkDone, Reorder, plan
+from lensdb.config import IngestConfig, batch_for
+from lensdb.engine.chunks import Chunk, ChunkBatch, ChunkDone, Reorder, plan, with_seek_points
 from lensdb.engine.ray_engine import SETUP_ENV, ChunkFailed, Pool, connect
 from lensdb.errors import LensDBError, VideoError
 from lensdb.events import FramesDone, OnEvent, VideoFinished, VideoStarted, ignore
@@ -70,9 +70,14 @@ class RayEngine:
             try:
                 pool = Pool(ray, config, os.environ.get(SETUP_ENV))
                 models = pool.describe()  # every worker has loaded its models
+                config = batch_for(config, models["devices"]["embedder"])
                 stages.add("ray_start", time.perf_counter() - t0, config.workers)
                 store.bind_space(models["embedder_id"], models["dim"], config.codec,
                                  spec=config.embedder)
+                if models.get("space_check"):  # +int8: the workers' verdict against fp32
+                    from lensdb.models.clip_int8 import record_check
+
+                    record_check(store, config.embedder, models["space_check"])
                 with local.writing(store, config, stages, reports) as writer:
                     detector = SimpleNamespace(conf=models["conf"],
                                                model_id=models["detector_id"])
@@ -84,7 +89,7 @@ class RayEngine:
                 if owned:
                     ray.shutdown()
         return local.IngestReport(reports, stages, time.perf_counter() - started,
-                                  models["devices"], models["threads"])
+                                  models["devices"], models["threads"], config.batch_size)
 
     def _run(self, store, sources, config, detector, pool: Pool, writer: Writer,
              stages: StageTimes, reports: list, progress: OnEvent, stop) -> None:
@@ -109,9 +114,10 @@ class RayEngine:
                 progress(VideoFinished(report.name, "skipped", report.message))
                 continue
             video_id, last_index, kept, last_ts, sampling, info, _ = reg
-            mine = plan(video_id, os.path.abspath(source), sampling, info.fps,
-                        info.frame_count, last_index, kept, last_ts, config.chunk_seconds,
-                        config.batch_size, config.queue_size)
+            mine = with_seek_points(plan(
+                video_id, os.path.abspath(source), sampling, info.fps, info.frame_count,
+                last_index, kept, last_ts, config.chunk_seconds, config.batch_size,
+                config.queue_size))
             videos[video_id] = _Video(report, info, Reorder(len(mine)), kept)
             videos[video_id].reorder.last_index = last_index
             chunks.extend(mine)
@@ -187,6 +193,7 @@ class RayEngine:
         from lensdb import ingest as local
 
         report, info = v.report, v.info
+        report.decoded = sum(max(0, d.frames_decoded - d.started_at) for d in v.done)
         last = max(v.done, key=lambda d: d.number)
         error = next((d.error for d in sorted(v.done, key=lambda d: d.number) if d.error),
                      None)

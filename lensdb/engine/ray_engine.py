@@ -1,7 +1,8 @@
 """The Ray engine: chunks of videos decoded, embedded and labelled by Ray actors.
 
 Each of `workers` actors loads the detector and embedder once (`ChunkWorker`) and streams
-a chunk's batches back as they are ready (a streaming generator method). The driver, this
+a chunk's batches back as they are ready (a streaming generator method; through Ray Client,
+`ray://HOST:PORT`, which has none, a chunk comes back in one reply). The driver, this
 process, is the one writer: it puts the batches back in frame order per video (`Reorder`),
 drops frame indices it passed on before, and commits them through the same `Writer` and
 `store.commit_batch` as the local pipeline. A worker that dies (node lost, `ray.kill`) is
@@ -100,6 +101,7 @@ class Pool:
         self.results: queue.Queue = queue.Queue(maxsize=BACKLOG * config.workers)
         self.retries: dict[tuple[int, int], int] = {}
         self.closing = threading.Event()
+        self.client = (config.address or "").startswith("ray://")
         self.actors = [self._new_actor(i) for i in range(config.workers)]
         self.threads: list[threading.Thread] = []
 
@@ -143,11 +145,15 @@ class Pool:
             except queue.Empty:
                 continue
             try:
-                stream = self.actors[slot].run.options(
-                    num_returns="streaming", _generator_backpressure_num_objects=BACKLOG,
-                ).remote(chunk)
-                for ref in stream:
-                    self._put(ray.get(ref))
+                if self.client:  # Ray Client has no streaming methods: a chunk in one reply
+                    for item in ray.get(self.actors[slot].run_all.remote(chunk)):
+                        self._put(item)
+                else:
+                    stream = self.actors[slot].run.options(
+                        num_returns="streaming", _generator_backpressure_num_objects=BACKLOG,
+                    ).remote(chunk)
+                    for ref in stream:
+                        self._put(ray.get(ref))
             except ray.exceptions.RayActorError as exc:  # died: a new one redoes the chunk
                 if self.closing.is_set():
                     return
@@ -203,3 +209,7 @@ class _Actor:
     def run(self, chunk: Chunk):
         assert self.worker is not None
         yield from self.worker.run(chunk)
+
+    def run_all(self, chunk: Chunk) -> list:
+        """The chunk's batches in one reply (Ray Client: a chunk's frames in memory)."""
+        return list(self.run(chunk))

@@ -9,6 +9,8 @@ an actor, and tests can run it in-process.
 from __future__ import annotations
 
 import importlib
+import os
+import threading
 import time
 from collections.abc import Generator, Iterator
 from typing import cast
@@ -38,6 +40,7 @@ class ChunkWorker:
         run_setup(setup)
         # None: the threads Ray gives the actor (OMP_NUM_THREADS = its CPUs), not every core
         self.threads = set_threads(threads) if threads else 0
+        self.decode_threads = self.threads or int(os.environ.get("OMP_NUM_THREADS") or 0)
         self.embedder = get_embedder(embedder, device=device)
         self.detector = get_detector(detector, conf=conf, device=device)
 
@@ -47,6 +50,7 @@ class ChunkWorker:
                 "conf": getattr(self.detector, "conf", None),
                 "embedder_id": self.embedder.model_id, "dim": self.embedder.dim,
                 "threads": self.threads,
+                "space_check": getattr(self.embedder, "space_check", None),
                 "devices": {"detector": getattr(self.detector, "device", "cpu"),
                             "embedder": getattr(self.embedder, "device", "cpu")}}
 
@@ -58,13 +62,16 @@ class ChunkWorker:
         placer = scene_placer(sampling)
         sampler = Sampler(sampling["stride"], sampling["fps"], after_pts=chunk.after_pts)
         status = DecodeStatus()
+        past_end = threading.Event()  # the decoder stops at the chunk's end, not the video's
         frames = iter_frames(chunk.source, sampler, chunk.video_id, chunk.start - 1,
-                             chunk.queue_size, status)
+                             chunk.queue_size, status, past_end, threads=self.decode_threads,
+                             seek=chunk.seek)
         kept, batch, waited = chunk.kept_before, [], 0.0
         t = time.perf_counter()
         for frame in frames:
             waited += time.perf_counter() - t
             if chunk.end is not None and frame.index >= chunk.end:
+                past_end.set()
                 break
             batch.append(frame)
             if len(batch) == chunk.batch_size:
@@ -75,7 +82,7 @@ class ChunkWorker:
         if batch:
             yield self._batch(chunk, batch, kept, detect_every, placer, waited)
         yield ChunkDone(chunk.video_id, chunk.number, status.frames_decoded, status.last_pts,
-                        status.error)
+                        status.error, started_at=status.started_at)
 
     def _batch(self, chunk: Chunk, frames: list, kept: int, detect_every: int, placer,
                waited: float) -> ChunkBatch:

@@ -68,6 +68,8 @@ def load_trainable(spec: str, why: str = "fine-tuning") -> ClipModel:
 
     spec = spec_for(spec)
     resolved = resolve_embedder(spec)
+    if resolved.quantize:  # int8 is for inference on the CPU; training needs the fp32 model
+        raise LensDBError(f"{why} needs the fp32 model: drop +{resolved.quantize} from the spec")
     if resolved.source == "registry" and resolved.spec not in CLIP_REGISTRY:
         raise LensDBError(f"embedder '{resolved.spec}' has no text side: {why} needs an image "
                           "and a text tower (clip-vit-b-32, clip:ARCH[:CKPT], e.g. "

@@ -1,4 +1,8 @@
-"""open_clip adapter: `clip-vit-b-32` by default, any architecture with a local checkpoint."""
+"""open_clip adapter: `clip-vit-b-32` by default, any architecture with a local checkpoint.
+
+Images are preprocessed in batches on the embedder's device (`clip_preprocess`), and a
+`+int8` spec quantises the vision tower for the CPU (`clip_int8`, checked against fp32).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import numpy as np
 from lensdb.device import uses_half
 from lensdb.errors import LensDBError, first_line
 from lensdb.models.base import cache_dir, file_digest, l2_normalise
+from lensdb.models.clip_preprocess import ArrayPreprocess
 from lensdb.models.resolve import ResolvedModel, shorten
 from lensdb.models.spec import ModelSpec, unavailable
 
@@ -57,9 +62,10 @@ class OpenClipEmbedder:
     has_text = True
 
     def __init__(self, name: str, arch: str, pretrained: str | None, batch_size: int = 32,
-                 checkpoint: bool = False, device: str = "cpu"):
+                 checkpoint: bool = False, device: str = "cpu", quantize: str | None = None):
         """`pretrained`: a hub tag, or (with `checkpoint`) a checkpoint file's path. A tag is
-        never looked up on disk: open_clip reads a file for an unknown tag."""
+        never looked up on disk: open_clip reads a file for an unknown tag. `quantize`
+        "int8": the vision tower quantised for the CPU, checked against fp32 (`clip_int8`)."""
         import open_clip
         import torch
 
@@ -88,10 +94,13 @@ class OpenClipEmbedder:
         finally:
             root_logger.setLevel(level)
         model.eval()
+        if quantize is not None and device != "cpu":
+            raise LensDBError(f"{name}+{quantize} runs on the CPU only, not {device}")
         self.device = device  # torch device; fp16 on CUDA
         self._dtype = torch.float16 if uses_half(device) else torch.float32
         self.model = model.to(device=device, dtype=self._dtype)
-        self.preprocess = preprocess
+        self.preprocess = preprocess  # open_clip's per-PIL-image transform (the fallback)
+        self.batch_preprocess = ArrayPreprocess.for_model(model)  # None: use `preprocess`
         self.tokenizer = open_clip.get_tokenizer(arch)
         self.name = name
         digest = file_digest(pretrained) if checkpoint and pretrained else pretrained
@@ -102,17 +111,49 @@ class OpenClipEmbedder:
         self._lock = threading.Lock()
         with torch.no_grad():
             self.dim = int(self.model.encode_text(self.tokenizer(["a"]).to(device)).shape[-1])
+        self.quantize = quantize
+        self.space_check: dict | None = None  # int8: the verdict against fp32 (clip_int8)
+        if quantize == "int8":
+            self._quantize(named=bool(digest))
+        elif quantize is not None:
+            raise LensDBError(f"unknown quantisation '{quantize}'; known: int8")
 
-    def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
+    def _quantize(self, named: bool) -> None:
+        """Swap in the int8 vision tower; its id: the fp32 one when the check says so."""
+        from lensdb.models import clip_int8
+
+        fp32_id = self.model_id
+        check = clip_int8.cached_check(fp32_id) if named else None
+        visual, layers = clip_int8.quantize_visual(self.model.visual)
+        if check is None:
+            images, what = clip_int8.sample_images()
+            reference = self.embed_images(images)
+            fp32_visual, self.model.visual = self.model.visual, visual
+            check = clip_int8.space_check(reference, self.embed_images(images), what, layers)
+            del fp32_visual
+            if named:
+                clip_int8.remember_check(fp32_id, check)
+        else:
+            self.model.visual = visual
+        self.space_check = check
+        self.model_id = clip_int8.int8_id(fp32_id, check)
+
+    def pixels(self, images: list[np.ndarray]):
+        """The model's input for RGB arrays: (B, 3, S, S) on its device, in its dtype."""
+        torch = self._torch
+        if self.batch_preprocess is not None:
+            return self.batch_preprocess(images, self.device, self._dtype)
         from PIL import Image
 
+        x = torch.stack([self.preprocess(Image.fromarray(img)) for img in images])
+        return x.to(device=self.device, dtype=self._dtype)
+
+    def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
         torch = self._torch
         out = []
         with self._lock, torch.no_grad():
             for start in range(0, len(images), self.batch_size):
-                chunk = images[start : start + self.batch_size]
-                x = torch.stack([self.preprocess(Image.fromarray(img)) for img in chunk])
-                x = x.to(device=self.device, dtype=self._dtype)
+                x = self.pixels(images[start : start + self.batch_size])
                 out.append(self.model.encode_image(x).float().cpu().numpy())
         if not out:
             return np.zeros((0, self.dim), np.float32)
@@ -130,7 +171,8 @@ def load_open_clip(resolved: ResolvedModel, device: str = "cpu") -> OpenClipEmbe
     """`clip:ARCH` (random weights), `clip:ARCH:TAG` (hub) or `clip:ARCH:/path/ckpt.pt`,
     as resolved by `lensdb.models.resolve.resolve_embedder`."""
     return OpenClipEmbedder(f"clip:{resolved.name}", resolved.name, resolved.pretrained,
-                            checkpoint=resolved.source == "file", device=device)
+                            checkpoint=resolved.source == "file", device=device,
+                            quantize=resolved.quantize)
 
 
 def fetch_default() -> Path:
@@ -146,9 +188,10 @@ SPECS = (
         description="CLIP ViT-B/32 (laion2b_s34b_b79k) through open_clip, 512-d, text search",
         source="Hugging Face hub via open_clip",
         size_mb=605.0,
-        load=lambda device="cpu": OpenClipEmbedder("clip-vit-b-32", DEFAULT_ARCH, DEFAULT_TAG,
-                                                   device=device),
+        load=lambda device="cpu", quantize=None: OpenClipEmbedder(
+            "clip-vit-b-32", DEFAULT_ARCH, DEFAULT_TAG, device=device, quantize=quantize),
         devices=("cpu", "cuda", "mps"),
+        quantize=("int8",),
         fetch=fetch_default,
         is_present=lambda: _hub_repo_cached(DEFAULT_HUB_REPO),  # no open_clip import
     ),

@@ -71,11 +71,12 @@ def default_conf(name: str) -> float:
 TORCH_DEVICES = ("cpu", "cuda", "mps")  # ultralytics and open_clip models named by file/tag
 
 
-def _on(spec: ModelSpec | None, name: str, device: str | None) -> dict[str, str]:
+def _on(spec: ModelSpec | None, name: str, device: str | None,
+        devices: tuple[str, ...] | None = None) -> dict[str, str]:
     """`device=` for a loader: only for adapters that run anywhere but the CPU."""
     from lensdb.device import model_device
 
-    chosen = model_device(device, spec.devices if spec else TORCH_DEVICES, name)
+    chosen = model_device(device, devices or (spec.devices if spec else TORCH_DEVICES), name)
     return {} if chosen == "cpu" else {"device": chosen}
 
 
@@ -103,16 +104,23 @@ def get_detector(name: str, conf: float | None = None, device: str | None = "cpu
 
 
 def get_embedder(name: str, device: str | None = "cpu") -> Embedder:
-    """An embedder by registry name, or `clip:ARCH[:PRETRAINED_TAG_OR_CHECKPOINT]`."""
+    """An embedder by registry name, or `clip:ARCH[:PRETRAINED_TAG_OR_CHECKPOINT]`; a `+int8`
+    suffix quantises it for the CPU (`lensdb.models.clip_int8`)."""
     from lensdb.models.resolve import resolve_embedder
 
     resolved = resolve_embedder(name)
+    cpu_only = ("cpu",) if resolved.quantize else None  # quantised kernels: the CPU's
     if resolved.source == "registry":
-        spec = _EMBEDDERS[resolved.spec]
-        return spec.load(**_on(spec, name, device))
+        spec = _EMBEDDERS[resolved.name]
+        if resolved.quantize is None:
+            return spec.load(**_on(spec, name, device))
+        if resolved.quantize not in spec.quantize:
+            raise LensDBError(f"embedder '{resolved.name}' has no +{resolved.quantize} path; "
+                              "quantisation is for CLIP embedders (clip-vit-b-32, clip:ARCH)")
+        return spec.load(quantize=resolved.quantize, **_on(spec, name, device, cpu_only))
     from lensdb.models import clip
 
-    return clip.load_open_clip(resolved, **_on(None, name, device))
+    return clip.load_open_clip(resolved, **_on(None, name, device, cpu_only))
 
 
 __all__ = ["OFFLINE_HINT", "ModelSpec", "register", "unavailable", "get_detector",

@@ -11,7 +11,9 @@ Rules (syntax decides, never the disk alone, so nothing can be planted to change
   with `.`; a name like `yolo11n.pt` that is also an ultralytics model name is the local
   file when one exists (ambiguous: the API refuses it) and the hub model otherwise;
 - `clip:ARCH:P`: P is a file when it has a `/`, starts with `.`, or ends in a checkpoint
-  suffix (any case); any other P is a pretrained tag that open_clip downloads, never a file.
+  suffix (any case); any other P is a pretrained tag that open_clip downloads, never a file;
+- an embedder spec ending in `+int8` is the spec before it, quantised (`clip_int8`); the
+  suffix is always that, so a file whose name ends in `+int8` cannot be named.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class ResolvedModel:
     ambiguous: str | None = None  # why the spec could mean two things (the API refuses it)
     name: str = ""  # registry/hub name or architecture; "" for a bare file
     pretrained: str | None = None  # CLIP: the hub tag or checkpoint path
+    quantize: str | None = None  # embedders: "int8" for a `+int8` spec (the CPU fast path)
 
 
 def _looks_like_path(text: str, suffixes: tuple[str, ...]) -> bool:
@@ -94,11 +97,31 @@ def resolve_detector(spec: str) -> ResolvedModel:
                       "an ultralytics model name (yolo11x, rtdetr-l), or a local .pt/.onnx path")
 
 
+def split_quantize(spec: str) -> tuple[str, str | None]:
+    """(the spec without a `+int8` suffix, "int8" or None)."""
+    from lensdb.models.clip_int8 import QUANTIZE
+
+    for q in QUANTIZE:
+        if spec.endswith(f"+{q}") and len(spec) > len(q) + 1:
+            return spec[: -len(q) - 1], q
+    return spec, None
+
+
 def resolve_embedder(spec: str) -> ResolvedModel:
-    """An embedder spec: registry name, or `clip:ARCH[:TAG_OR_CHECKPOINT]`."""
+    """An embedder spec: registry name, or `clip:ARCH[:TAG_OR_CHECKPOINT]`, either with an
+    optional `+int8` suffix (the spec's `quantize`; canonical spec keeps the suffix)."""
+    from dataclasses import replace
+
+    spec, quantize = split_quantize(_check_text(spec, "embedder"))
+    resolved = _resolve_embedder(spec)
+    if quantize is None:
+        return resolved
+    return replace(resolved, spec=f"{resolved.spec}+{quantize}", quantize=quantize)
+
+
+def _resolve_embedder(spec: str) -> ResolvedModel:
     from lensdb.models.registry import list_embedders
 
-    spec = _check_text(spec, "embedder")
     if spec in list_embedders():
         return ResolvedModel("embedder", spec, "registry", name=spec)
     if not spec.startswith("clip:"):
@@ -131,7 +154,7 @@ def named_file(kind: str, spec: str) -> Path | None:
             return None
         text = spec
     else:
-        parts = spec.split(":", 2)
+        parts = split_quantize(spec)[0].split(":", 2)
         if not spec.startswith("clip:") or len(parts) < 3 or not _looks_like_path(
                 parts[2], CHECKPOINT_SUFFIXES):
             return None

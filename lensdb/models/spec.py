@@ -36,6 +36,8 @@ class ModelSpec:
     # chosen by measuring counts against what is there (see each adapter's spec)
     devices: tuple[str, ...] = ("cpu",)  # device types `load(device=...)` accepts (torch
     # adapters: cpu, cuda, mps; LiteRT runs on the CPU only)
+    quantize: tuple[str, ...] = ()  # embedders: `load(quantize=...)` values a `+NAME` spec
+    # suffix may ask for (CLIP: "int8", on the CPU)
 
 
 def unavailable(what: str, reason: str) -> ModelUnavailableError:

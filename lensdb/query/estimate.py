@@ -10,6 +10,13 @@ stores each labelled frame's out-of-fold prediction (fill-in regime, not trained
 frame's label; pessimistic: twice the label spacing) next to the refitted model's
 predictions elsewhere, so these estimates keep their meaning after the refit on every label.
 
+Past estimate_sql.SAMPLE_FRAMES labelled frames, both read a fixed-size seeded random
+sample of them instead (frame_table.Sample): every n above is then the number of sampled
+frames the figure rests on, so each interval carries the sampling error of a sample of
+that size, and the estimate says it was sampled. The writers keep that sample, with its
+counts and predictions (storage/estimate_sample.py); while it is current the estimate
+reads it, some SAMPLE_FRAMES rows, instead of scanning the store for the same frames.
+
 Aggregates: the residuals r = predicted - detected of each aggregated class on the same
 kind of labelled frames (those where the WHERE holds on detected counts) give the bias b,
 the sample standard deviation s over n frames, and the 95th percentile q of |r|. Over a
@@ -84,7 +91,7 @@ def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
     else:
         return {"method": "none", "note": "no labelled frames with predictions to measure "
                 "the predictor against; the error of this answer is unknown"}
-    notes = [] if basis == "held-out" else [IN_SAMPLE]
+    notes = ([] if basis == "held-out" else [IN_SAMPLE]) + sample_notes(plan)
     if source == "best" and matched:
         notes.append(f"{matched - predicted} of the {matched} matching frames are labelled, "
                      "their counts are exact; the others are predicted")
@@ -93,7 +100,7 @@ def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
         "frames": tp + fp + fn + tn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
         "precision": wilson(tp, tp + fp), "recall": wilson(tp, tp + fn),
         "matched_frames": matched, "predicted_frames": predicted,
-        "note": "; ".join(notes) or None,
+        "sample": sample_facts(plan), "note": "; ".join(notes) or None,
     }
 
 
@@ -148,15 +155,34 @@ def aggregate_estimate(con, query: p.Aggregate, classes: list[str], source: str,
     if missing:
         notes.append("no labelled frames with predictions for " + ", ".join(missing)
                      + ": its error is unknown")
+    notes += sample_notes(plan)
     estimate = {
         "method": "95% error bound from prediction residuals on labelled frames "
                   "(avg: share predicted x (|bias| + 1.96 sd/sqrt(n)); sum: predicted "
                   "frames x the same; min/max: 95th percentile |error|; frames: from "
                   "the WHERE's precision/recall)",
         "basis": "held-out" if bases == {"held-out"} else "in-sample" if bases else "none",
-        "classes": stats, "selection": sel, "note": "; ".join(notes) or None,
+        "classes": stats, "selection": sel, "sample": sample_facts(plan),
+        "note": "; ".join(notes) or None,
     }
     return estimate, errors
+
+
+def sample_facts(plan: ft.Plan) -> dict | None:
+    """What the estimate read when it read a sample of the labelled frames (None: all)."""
+    s = plan.sample
+    if s is None:
+        return None
+    return {"frames": s.size, "of_labelled": s.labelled, "seed": s.seed,
+            "method": "seeded random sample (smallest hash of frame id)"}
+
+
+def sample_notes(plan: ft.Plan) -> list[str]:
+    s = plan.sample
+    if s is None:
+        return []
+    return [f"measured on a seeded random sample of {s.size:,} of the {s.labelled:,} labelled "
+            "frames; its intervals and ± bounds are computed from the frames sampled"]
 
 
 def _agg_error(agg: p.Agg, row: dict, stats: dict, sel: dict | None) -> float | None:

@@ -1,17 +1,32 @@
-"""SQL for the error estimates: labelled frames' detected against predicted counts."""
+"""SQL for the error estimates: labelled frames' detected against predicted counts, all of
+them or, past SAMPLE_FRAMES, a seeded random sample of them (`sample_for`); read from the
+sample the writers keep (storage/estimate_sample.py) when `plan.kept`, else found by a scan."""
 
 from __future__ import annotations
 
 from lensdb.query import plan as p
-from lensdb.query.frame_table import GENERAL, LABELLED, Plan, positional
+from lensdb.query.frame_table import GENERAL, LABELLED, Plan, Sample, positional
 from lensdb.query.sql import Sql, columns, predicate_sql
+from lensdb.storage import estimate_sample as kept
+
+SAMPLE_FRAMES = kept.SAMPLE_FRAMES  # labelled frames an error estimate reads at most
+SEED = kept.SEED  # of the sample: the same frames for every query on the same labels
+
+
+def sample_for(labelled: int) -> Sample | None:
+    """The sample the estimate reads when the store has `labelled` labelled frames: None
+    (all of them) up to SAMPLE_FRAMES."""
+    return Sample(SAMPLE_FRAMES, labelled, SEED) if labelled > SAMPLE_FRAMES else None
 
 
 def labelled_eval_sql(classes: list[str], plan: Plan = GENERAL) -> Sql:
     """`ev AS (...)`: labelled frames with a prediction for every class: d<i> the detected
     count, p<i> the predicted value, held_out true when no prediction was trained on it.
     The aligned plan pairs the predictions positionally (one per frame, checked) and joins
-    counts on the labelled frames only."""
+    counts on the labelled frames only. With `plan.sample`, only the sampled labelled
+    frames (the same ones under either plan: they are picked by frame id)."""
+    if plan.kept:
+        return kept_eval_sql(classes, plan)
     held = " OR ".join(f"coalesce(t{i}, false)" for i in range(len(classes)))
     sql = Sql().add("ev AS (SELECT s.frame_id, s.ts")
     sql.add(", s.video_id" if plan.fast else ", s.video")
@@ -21,16 +36,42 @@ def labelled_eval_sql(classes: list[str], plan: Plan = GENERAL) -> Sql:
     sql.add("p0.frame_id, f.ts, f.video_id" if plan.fast else "f.frame_id, f.ts, v.name AS video")
     for i in range(len(classes)):
         sql.add(f", p{i}.value AS v{i}, p{i}.in_train AS t{i}")
+    sample = plan.sample.where("f.frame_id") if plan.sample else Sql()
     if plan.fast:
         sql.add(" FROM ").extend(positional(classes, ("value", "in_train")))
-    else:
-        sql.add(" FROM frames f JOIN videos v ON v.video_id = f.video_id")
+        sql.add(" WHERE f.labelled").extend(sample).add(") s")
+    else:  # (sampled before the joins, which then read only the sample's rows)
+        sql.add(f" FROM (SELECT * FROM frames f WHERE {LABELLED}").extend(sample).add(
+            ") f JOIN videos v ON v.video_id = f.video_id")
         for i, cls in enumerate(classes):
             sql.add(f" JOIN predictions p{i} ON p{i}.frame_id = f.frame_id AND p{i}.class = ?",
                     cls)
-    sql.add(" WHERE f.labelled) s" if plan.fast else f" WHERE {LABELLED}) s")
+        sql.add(") s")
     for i, cls in enumerate(classes):
         sql.add(f" LEFT JOIN counts k{i} ON k{i}.frame_id = s.frame_id AND k{i}.class = ?", cls)
+    return sql.add(")")
+
+
+def kept_eval_sql(classes: list[str], plan: Plan) -> Sql:
+    """`ev AS (...)` as `labelled_eval_sql` makes it, read from the kept sample (some
+    SAMPLE_FRAMES rows per class): the same frames (of smallest hash; all of them without
+    `plan.sample`) with the same values, paired by the same joins when it was kept."""
+    held = " OR ".join(f"coalesce(s{i}.in_train, false)" for i in range(len(classes)))
+    sql = Sql().add("ev AS (SELECT m.frame_id, m.ts")
+    sql.add(", m.video_id" if plan.fast else ", v.name AS video")
+    for i in range(len(classes)):
+        sql.add(f", CAST(s{i}.detected AS DOUBLE) AS d{i}, CAST(s{i}.predicted AS DOUBLE)"
+                f" AS p{i}")
+    sql.add(f", NOT ({held or 'false'}) AS held_out FROM (SELECT frame_id, video_id, ts FROM"
+            " estimate_sample WHERE class = ''")
+    if plan.sample:
+        sql.add(" AND h < ?::UBIGINT ORDER BY h LIMIT ?", plan.sample.cutoff, plan.sample.size)
+    sql.add(") m")
+    if not plan.fast:
+        sql.add(" JOIN videos v ON v.video_id = m.video_id")
+    for i, cls in enumerate(classes):
+        sql.add(f" JOIN estimate_sample s{i} ON s{i}.frame_id = m.frame_id AND s{i}.class = ?",
+                cls)
     return sql.add(")")
 
 

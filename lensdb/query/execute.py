@@ -26,6 +26,7 @@ import shlex
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -34,6 +35,7 @@ import pyarrow.compute as pc
 
 from lensdb.errors import ParameterError, QueryError
 from lensdb.query import compile as c
+from lensdb.query import estimate_sql as es
 from lensdb.query import frame_table as ft
 from lensdb.query import plan as p
 from lensdb.query import sql as sq
@@ -85,9 +87,14 @@ def run_query(store, text: str, source: str = "best", frames: bool = False,
         # the estimate starts at once, betting on the plan that the alignment check will
         # most likely confirm (if it does not, it is made again with the plan chosen)
         listing = isinstance(query, p.Selection) and (frames or query.gap is not None)
-        guess = choose_plan(layout, classes, source, query.where, listing, False)
-        with beside(con, facts if source != "detected" and classes else None, guess) as later:
-            plan = choose_plan(layout, classes, source, query.where, listing)
+        estimating = source != "detected" and bool(classes)
+        sample = es.sample_for(layout.labelled()) if estimating else None
+        kept = estimating and layout.kept_sample(classes, sample)
+        guess = replace(choose_plan(layout, classes, source, query.where, listing, False),
+                        sample=sample, kept=kept)
+        with beside(con, facts if estimating else None, guess) as later:
+            plan = replace(choose_plan(layout, classes, source, query.where, listing),
+                           sample=sample, kept=kept)
             if isinstance(query, p.Aggregate):
                 return _aggregate(con, query, classes, text, source, plan,
                                   partial(later, plan))

@@ -145,13 +145,41 @@ class Videos:
 
 
 @dataclass(frozen=True)
+class Sample:
+    """A seeded random sample of `size` of the store's `labelled` frames, for the error
+    estimate when there are more than that: the `size` labelled frames of smallest
+    hash(frame_id, seed), found among those whose hash is below `cutoff` (a rate a quarter
+    above size/labelled, so that there are `size` of them but for odds too small to
+    matter; were there fewer, the estimate would rest on fewer, and say so)."""
+
+    size: int  # labelled frames the estimate reads
+    labelled: int  # labelled frames in the store (recorded, or counted)
+    seed: int  # seeds the hash that orders the frames at random
+
+    @property
+    def cutoff(self) -> int:
+        rate = min(1.0, 1.25 * self.size / max(1, self.labelled) + 1e-3)
+        return min(2**64 - 1, int(rate * 2**64))
+
+    def where(self, frame_id: str) -> Sql:
+        """` AND ...` keeping sampled frames, ordered and limited (ends a SELECT)."""
+        return Sql().add(f" AND hash({frame_id}, ?::BIGINT) < ?::UBIGINT ORDER BY"
+                         f" hash({frame_id}, ?::BIGINT) LIMIT ?", self.seed, self.cutoff,
+                         self.seed, self.size)
+
+
+@dataclass(frozen=True)
 class Plan:
     """How to read the frame table: `atoms` None for the general plan, else the aligned
     plan with the store's video conditions resolved (and, when the store's video ids are
-    few and dense, `videos` to name and order frames without a join)."""
+    few and dense, `videos` to name and order frames without a join). `sample`: the error
+    estimate reads this sample of the labelled frames (None: all of them); `kept`: it
+    reads them from the sample the writers keep (storage/estimate_sample.py, current)."""
 
     atoms: Atoms | None = None
     videos: Videos | None = None
+    sample: Sample | None = None
+    kept: bool = False
 
     @property
     def fast(self) -> bool:

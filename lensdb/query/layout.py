@@ -33,15 +33,22 @@ pass takes the general plan, which needs none of them. The facts:
 - `videos()`: the ids of the videos with frames are one dense range, so a frame's video
   name and its place in name order can be looked up in bound lists by video_id.
 
-The checks that read every frame (aligned, runs) are single scans, some 20-70 ms at 10^7
-frames on two cores; the joins and window functions they avoid take 0.2-2 s there.
+The checks that read every frame (aligned, runs) are single scans, some 70-130 ms at 10^7
+frames on two cores; the joins and window functions they avoid take 0.2-2 s there. So the
+writers record them (storage/layout_facts.py: kept up to date in the transactions that
+write frames and predictions, each stamped with the state it describes), and a recorded
+true fact whose stamp matches the store is taken without the scan; a missing, stale or
+false one is checked by the scan, as before.
 """
 
 from __future__ import annotations
 
+from lensdb.query import estimate_sql as es
 from lensdb.query import frame_table as ft
 from lensdb.query import plan as p
 from lensdb.query import sql as sq
+from lensdb.storage import estimate_sample
+from lensdb.storage import layout_facts as lf
 
 MAX_VIDEOS = 100_000  # more videos than this are named and ordered by a join
 
@@ -58,6 +65,27 @@ class Layout:
         self._dense: dict[str, bool] = {}
         self._runs: bool | None = None
         self._atoms: dict[p.VideoMatch, sq.Atom] = {}
+        self._recorded: dict | None = None
+
+    def recorded(self) -> dict:
+        """The facts the writers recorded that hold now (storage.layout_facts.read)."""
+        if self._recorded is None:
+            self._recorded = lf.read(self.con)
+        return self._recorded
+
+    def labelled(self) -> int:
+        """How many frames are labelled (recorded, else counted)."""
+        n = self.recorded().get((lf.LABELLED, ""))
+        if n is None:
+            n = self._one("SELECT count(*) FROM frames WHERE labelled")[0]
+        return int(n)
+
+    def kept_sample(self, classes: list[str], sample: ft.Sample | None) -> bool:
+        """Whether the sample the writers keep is current for `classes` and holds `sample`
+        (None: every labelled frame), so the estimate can read it instead of scanning."""
+        seed = sample.seed if sample is not None else es.SEED
+        size = None if sample is None else sample.size
+        return estimate_sample.serves(self.con, classes, self.labelled(), size, seed)
 
     def _one(self, sql: str, params: list | None = None) -> tuple:
         return self.con.execute(sql, params or []).fetchall()[0]
@@ -82,6 +110,10 @@ class Layout:
 
     def aligned(self, classes: list[str]) -> bool:
         todo = [cls for cls in dict.fromkeys(classes) if cls not in self._aligned]
+        for cls in todo[:]:
+            if self.recorded().get((lf.ALIGNED, cls)) is True:
+                self._aligned[cls] = True
+                todo.remove(cls)
         if todo:
             sql = ft.alignment_sql(todo)
             for cls, misaligned in zip(todo, self._one(sql.text, sql.params)):
@@ -99,7 +131,7 @@ class Layout:
 
     def runs(self) -> bool:
         if self._runs is None:
-            self._runs = self._check_runs()
+            self._runs = self.recorded().get((lf.RUNS, "")) is True or self._check_runs()
         return self._runs
 
     def _check_runs(self) -> bool:

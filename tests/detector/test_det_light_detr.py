@@ -5,22 +5,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lensdb.detector.light_detr import (
-    HungarianMatcher,
-    LightDetr,
-    LightDetrSpec,
-    SetCriterion,
-    postprocess,
-)
+from lensdb.detector.light_detr import LightDetr, LightDetrSpec, postprocess
+from lensdb.detector.light_loss import HungarianMatcher, SetCriterion
 
 TARGET = {"labels": torch.tensor([2, 0]),
           "boxes": torch.tensor([[0.3, 0.3, 0.2, 0.2], [0.7, 0.6, 0.3, 0.4]])}
 
 
 def _out(boxes: torch.Tensor, classes: list[int], n_classes: int = 3) -> dict:
-    logits = torch.full((1, len(boxes), n_classes + 1), -5.0)
+    """Sigmoid logits: +5 for the query's class, -5 elsewhere (class n_classes: none)."""
+    logits = torch.full((1, len(boxes), n_classes), -5.0)
     for q, c in enumerate(classes):
-        logits[0, q, c] = 5.0
+        if c < n_classes:
+            logits[0, q, c] = 5.0
     return {"logits": logits, "boxes": boxes[None], "aux": []}
 
 
@@ -29,6 +26,13 @@ def test_matcher_pairs_each_target_with_its_box():
     out = _out(boxes, [3, 0, 2])
     (qi, ti), = HungarianMatcher()(out["logits"], out["boxes"], [TARGET])
     assert dict(zip(ti.tolist(), qi.tolist())) == {0: 2, 1: 1}
+
+
+def test_one_to_many_matching_gives_each_target_several_queries():
+    boxes = torch.rand(10, 4) * 0.5 + 0.2
+    logits = torch.zeros(1, 10, 3)
+    (qi, ti), = HungarianMatcher()(logits, boxes[None], [TARGET], repeat=3)
+    assert sorted(ti.tolist()) == [0, 0, 0, 1, 1, 1] and len(set(qi.tolist())) == 6
 
 
 def test_loss_is_lower_for_right_boxes_and_classes():
@@ -50,8 +54,13 @@ def test_model_shapes_and_train_eval_agree():
     model = LightDetr(spec)
     x = torch.rand(2, 3, 64, 64)
     out = model(x)
-    assert out["logits"].shape == (2, 6, 4) and out["boxes"].shape == (2, 6, 4)
+    assert out["logits"].shape == (2, 6, 3) and out["boxes"].shape == (2, 6, 4)
     assert len(out["aux"]) == 1 and float(out["boxes"].detach().min()) >= 0
+    assert out["enc"]["logits"].shape == (2, 64, 3)  # 8x8 proposal cells at stride 8
+    loss, parts = SetCriterion(3)(out, [TARGET, TARGET])
+    loss.backward()
+    assert torch.isfinite(loss) and set(parts) == {"cls", "l1", "giou"}
+    assert model.backbone.s8[0][0].weight.grad is not None  # the backbone gets gradients
     model.eval()
     with torch.no_grad():
         again = model(x)

@@ -20,18 +20,18 @@ def test_sweep_grid_report_best_and_resume(shapes: Path, cli, tmp_path: Path):
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(r.stdout)
     rows = list(csv.DictReader(open(out / "sweep.csv")))
-    assert len(rows) == 4 and {x["key"] for x in rows} == {"lr0.001-b16-q8-d3",
-                                                          "lr0.0005-b16-q8-d3"}
+    assert len(rows) == 4 and {x["key"] for x in rows} == {"lr0.001-b8-q8-d3",  # b8: its default
+                                                          "lr0.0005-b8-q8-d3"}
     best = json.loads((out / "best.json").read_text())
     assert best["map50_95"] == max(float(x["map50_95"]) for x in rows)
     assert doc["best"]["key"] == best["key"]
-    stamp = (out / "lr0.001-b16-q8-d3" / "best.pt").stat().st_mtime_ns
+    stamp = (out / "lr0.001-b8-q8-d3" / "best.pt").stat().st_mtime_ns
     # resumable: an unfinished point is retrained, finished ones are kept
-    (out / "lr0.0005-b16-q8-d3" / "summary.json").write_text('{"status": "failed"}')
+    (out / "lr0.0005-b8-q8-d3" / "summary.json").write_text('{"status": "failed"}')
     r = cli(*args[:-1])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "done before, kept" in r.stdout and r.stdout.count("training") == 1
-    assert (out / "lr0.001-b16-q8-d3" / "best.pt").stat().st_mtime_ns == stamp
+    assert (out / "lr0.001-b8-q8-d3" / "best.pt").stat().st_mtime_ns == stamp
 
 
 def test_sweep_refuses_bad_grid(shapes: Path, cli, tmp_path: Path):

@@ -53,10 +53,13 @@ def _end(proc: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 def test_two_node_cluster_equals_a_plain_ingest(tmp_path, make_video):
+    """Through the GCS address and through Ray Client (ray://HOST:PORT): equal to a plain
+    ingest frame for frame."""
     video = make_video("v.mkv", n_frames=64, fps=10)
-    port = _free_port()
+    port, client_port = _free_port(), _free_port()
     head = _node(["--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
-                  "--include-dashboard=false"], tmp_path)
+                  "--ray-client-server-port", str(client_port), "--include-dashboard=false"],
+                 tmp_path)
     nodes = [head]
     try:
         deadline = time.time() + 60
@@ -74,6 +77,12 @@ def test_two_node_cluster_equals_a_plain_ingest(tmp_path, make_video):
              "--json"], env=_env(), capture_output=True, text=True, timeout=150)
         assert out.returncode == 0, out.stderr[-2000:]
         assert json.loads(out.stdout)["threads"] == 0  # Ray's actors, not this process, ran
+        client = subprocess.run(  # the same through Ray Client (ray://), as from a laptop
+            [*CLI, str(video), "--store", str(tmp_path / "client"), *FAKES, "--engine", "ray",
+             "--address", f"ray://127.0.0.1:{client_port}", "--workers", "2",
+             "--chunk-seconds", "1", "--json"], env=_env(), capture_output=True, text=True,
+            timeout=150)
+        assert client.returncode == 0, client.stderr[-2000:]
     finally:
         for proc in reversed(nodes):
             _end(proc)
@@ -83,8 +92,9 @@ def test_two_node_cluster_equals_a_plain_ingest(tmp_path, make_video):
     plain = subprocess.run([*CLI, str(video), "--store", str(tmp_path / "plain"), *FAKES],
                            env=_env(), capture_output=True, text=True, timeout=120)
     assert plain.returncode == 0, plain.stderr[-2000:]
-    assert_same(snapshot(lensdb.open(tmp_path / "plain").store),
-                snapshot(lensdb.open(tmp_path / "ray").store))
+    expected = snapshot(lensdb.open(tmp_path / "plain").store)
+    assert_same(expected, snapshot(lensdb.open(tmp_path / "ray").store))
+    assert_same(expected, snapshot(lensdb.open(tmp_path / "client").store))
 
 
 def test_an_address_that_does_not_answer_fails_within_seconds(tmp_path, make_video):

@@ -27,9 +27,14 @@ def test_ray_equals_a_plain_ingest_frame_for_frame(tmp_path, make_video, local_r
     long = make_video("long.mkv", n_frames=90, fps=10)  # 1 s chunks: 6 of them
     timed = make_video("timed.mkv", n_frames=40, fps=10)
     plain, _ = _ingest(tmp_path / "plain", [long])
-    ray_db, report = _ingest(tmp_path / "ray", [long], engine="ray", chunk_seconds=1.0)
+    ray_db, report = _ingest(tmp_path / "ray", [long], engine="ray", chunk_seconds=1.0,
+                             queue_size=4)
     assert report.frames == 45 and report.videos[0].status == "complete"
     assert_same(snapshot(plain.store), snapshot(ray_db.store))
+    # each chunk started at the keyframe before it (mpeg4: one every 12 frames), not at 0:
+    # from the start, the chunks' decoders would go through 15 + 30 + ... + 90 = 315 frames
+    # (plus each one's read-ahead of a few frames past its end)
+    assert report.videos[0].decoded is not None and report.videos[0].decoded < 250
     # time sampling (one chunk), on top of the same stores
     _ingest(tmp_path / "plain", [timed], fps=3.0)
     _, again = _ingest(tmp_path / "ray", [long, timed], engine="ray", fps=3.0)

@@ -63,13 +63,20 @@ def query_verified(req: VerifiedQuery, ctx: ServiceContext = Depends(context)) -
                               source=req.source, frames=req.frames).to_dict())
 
 
-def _search(ctx: ServiceContext, text, image, k, where, video, source, like) -> dict:
-    from lensdb.search import search
+def _search(ctx: ServiceContext, text, image, k, where, video, source, like,
+            nprobe=None) -> dict:
+    from lensdb.search import search_result
 
-    hits = search(ctx.store(), text=text, image=image, k=k, where=where, video=video,
-                  source=source, like=like, embedder=ctx.embedder)
-    return clean({"hits": [{**h.to_dict(), "thumbnail": f"/frames/{h.frame_id}.jpg"}
-                           for h in hits]})
+    found = search_result(ctx.store(), text=text, image=image, k=k, where=where, video=video,
+                          source=source, like=like, embedder=ctx.embedder, nprobe=nprobe)
+    return clean({**found.to_dict(),
+                  "hits": [{**h.to_dict(), "thumbnail": f"/frames/{h.frame_id}.jpg"}
+                           for h in found.hits]})
+
+
+NPROBE = Query(None, ge=1, le=1 << 20, description="IVF codecs: inverted lists scanned per "
+               "query (default 16, capped at the lists); other codecs: not applicable "
+               "(answered as nprobe null)")
 
 
 @router.get("/search", summary="Similarity search by text or by a stored frame",
@@ -80,8 +87,9 @@ def search_get(q: str | None = Query(None, max_length=MAX_QUERY_CHARS,
                k: int = Query(10, ge=1, le=10_000),
                where: str | None = Query(None, max_length=MAX_QUERY_CHARS),
                video: str | None = Query(None, max_length=4096), source: str = "best",
+               nprobe: int | None = NPROBE,
                ctx: ServiceContext = Depends(context)) -> dict:
-    return _search(ctx, q, None, k, where, video, source, like)
+    return _search(ctx, q, None, k, where, video, source, like, nprobe)
 
 
 @router.post("/search", summary="Similarity search by example image (raw JPEG/PNG body)",
@@ -90,6 +98,7 @@ def search_post(image: bytes = Body(..., media_type="application/octet-stream"),
                 k: int = Query(10, ge=1, le=10_000),
                 where: str | None = Query(None, max_length=MAX_QUERY_CHARS),
                 video: str | None = Query(None, max_length=4096), source: str = "best",
+                nprobe: int | None = NPROBE,
                 ctx: ServiceContext = Depends(context)) -> dict:
     import cv2
 
@@ -98,7 +107,7 @@ def search_post(image: bytes = Body(..., media_type="application/octet-stream"),
     bgr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise LensDBError("the request body is not an image (send JPEG or PNG bytes)")
-    return _search(ctx, None, bgr[..., ::-1].copy(), k, where, video, source, None)
+    return _search(ctx, None, bgr[..., ::-1].copy(), k, where, video, source, None, nprobe)
 
 
 @router.get("/info", summary="What the store holds", responses=responses(400, 401))

@@ -1,0 +1,124 @@
+"""Interpolation in time and the embedding model, blended per frame by their error variances.
+
+A model of what the labels show (nothing in it is tuned: three numbers are estimated per
+class from the store's own labels):
+- the detector's count is y_t = x_t + e_t: x_t moves like a random walk, variance `q` per
+  second, and e_t is the detector's flicker, variance `eta2`, independent frame to frame;
+- interpolating between labels `a` seconds before and `b` seconds after misses x_t with
+  variance q*a*b/(a+b) + eta2*(w^2 + (1-w)^2), w = a/(a+b) (a Brownian bridge between two
+  noisy labels); holding the one label on one side `a` away: q*a + eta2;
+- the embedding model (kNN) misses x_t with a variance `v` that does not depend on where
+  the frame sits between labels.
+`q` and `eta2` come from a non-negative least-squares fit of two things every labelled
+store has: the squared step between consecutive labels of a video (q*dt + 2*eta2) and the
+squared miss of interpolation at held-out labels (the bridge variance + eta2). `v` is the
+embedding model's held-out MSE less `eta2`. The blend weighs the interpolation by
+v / (v + its variance) (inverse variances): next to a label it is the interpolation, in the
+middle of a long gap where counts move fast it leans on the embedding. Because the weights
+follow each frame's own distance to its labels, the blend's out-of-fold figure (held-out
+labels sit twice as far from their neighbours as unlabelled frames do) measures it at that
+spacing honestly, and at the real spacing it leans on interpolation more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lensdb.counting.interpolate import Interpolated
+
+_FLOOR = 1e-6  # variances never reach 0 (a weight of exactly 0 or 1 only by the data)
+
+
+@dataclass(frozen=True)
+class Blend:
+    q: float  # variance per second of the true count's random walk
+    eta2: float  # the detector's flicker: variance of its count around the truth, per frame
+    v: float  # the embedding model's error variance around the truth
+
+    @classmethod
+    def fit(cls, steps: tuple[np.ndarray, np.ndarray], held: Interpolated,
+            held_y: np.ndarray, held_emb: np.ndarray) -> Blend:
+        """`steps`: (dt, squared count change) of consecutive labels; `held`: interpolation
+        at held-out labels (counts `held_y`), `held_emb`: the embedding model there."""
+        dt, d2 = steps
+        both = held.inside & np.isfinite(held.dt_before) & np.isfinite(held.dt_after)
+        a, b = held.dt_before[both], held.dt_after[both]
+        bridge, noise = _bridge(a, b)
+        miss2 = (np.asarray(held_y, np.float64)[both] - held.value[both]) ** 2
+        design = np.concatenate([np.stack([dt, np.full(len(dt), 2.0)], 1),
+                                 np.stack([bridge, noise + 1.0], 1)])
+        target = np.concatenate([d2, miss2])
+        q, eta2 = _nnls2(design, target)
+        emb_mse = float(np.mean((np.asarray(held_emb, np.float64)
+                                 - np.asarray(held_y, np.float64)) ** 2)) if len(held_y) else 0.0
+        return cls(q=q, eta2=eta2, v=max(emb_mse - eta2, _FLOOR))
+
+    def interp_variance(self, interp: Interpolated) -> np.ndarray:
+        """Variance of the interpolation's miss of the truth, per frame (inf: outside)."""
+        a, b = interp.dt_before, interp.dt_after
+        both = np.isfinite(a) & np.isfinite(b)
+        bridge, noise = _bridge(np.where(both, a, 0.0), np.where(both, b, 0.0))
+        one_side = np.where(np.isfinite(a), a, np.where(np.isfinite(b), b, np.inf))
+        var = np.where(both, self.q * bridge + self.eta2 * noise,
+                       self.q * one_side + self.eta2)
+        return np.where(interp.inside, np.maximum(var, _FLOOR), np.inf)
+
+    def weight(self, interp: Interpolated) -> np.ndarray:
+        """The interpolation's weight per frame (0 outside the labels)."""
+        return self.v / (self.v + self.interp_variance(interp))
+
+    def predict(self, interp: Interpolated, emb: np.ndarray, fallback: np.ndarray
+                ) -> np.ndarray:
+        """The blend inside the labels, `fallback` (the embedding model) outside."""
+        w = self.weight(interp)
+        mixed = w * np.nan_to_num(interp.value) + (1 - w) * np.asarray(emb, np.float64)
+        out = np.where(interp.inside, mixed, np.asarray(fallback, np.float64))
+        return np.maximum(out, 0.0).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"kind": "blend", "q_per_second": self.q, "flicker_variance": self.eta2,
+                "embedding_variance": self.v}
+
+
+def label_steps(video: np.ndarray, ts: np.ndarray, y: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(dt, squared change) between consecutive labels of the same video, in time order."""
+    video, ts, y = np.asarray(video), np.asarray(ts, np.float64), np.asarray(y, np.float64)
+    order = np.lexsort((ts, video))
+    v, t, c = video[order], ts[order], y[order]
+    same = (v[1:] == v[:-1]) & (t[1:] > t[:-1])
+    return (t[1:] - t[:-1])[same], ((c[1:] - c[:-1]) ** 2)[same]
+
+
+def _bridge(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a*b/(a+b), w^2 + (1-w)^2) for a frame a after and b before its labels."""
+    span = a + b
+    safe = np.where(span > 0, span, 1.0)
+    w = np.where(span > 0, a / safe, 0.0)
+    return np.where(span > 0, a * b / safe, 0.0), w**2 + (1 - w) ** 2
+
+
+def _nnls2(design: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """Least squares for two non-negative coefficients (the best of the four faces)."""
+    if len(target) == 0:
+        return 0.0, 0.0
+    best: tuple[float, float, float] | None = None
+    candidates: list[tuple[float, float]] = [(0.0, 0.0)]
+    sol, *_ = np.linalg.lstsq(design, target, rcond=None)
+    candidates.append((float(sol[0]), float(sol[1])))
+    for j in range(2):
+        col = design[:, j]
+        denom = float(col @ col)
+        coef = float(col @ target) / denom if denom > 0 else 0.0
+        candidates.append((coef, 0.0) if j == 0 else (0.0, coef))
+    for q, e in candidates:
+        if q < 0 or e < 0:
+            continue
+        resid = float(np.sum((design @ np.array([q, e]) - target) ** 2))
+        if best is None or resid < best[0]:
+            best = (resid, q, e)
+    assert best is not None  # (0, 0) is always feasible
+    return best[1], best[2]
+

@@ -1,0 +1,74 @@
+"""The blend of interpolation and kNN: its error model recovers the process that made the
+counts, its weights follow the distance to the labels, and it learns (held-out frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lensdb.counting.blend import Blend, label_steps
+from lensdb.counting.config import TrainConfig
+from lensdb.counting.fit import Frames, fit_class
+from lensdb.counting.interpolate import interpolate
+
+DIM = 32
+
+
+def drifting_counts(seed: int, n: int = 40000, q: float = 0.4, eta2: float = 0.3):
+    """A random walk (variance q per second, 10 frames a second) plus independent noise."""
+    rng = np.random.default_rng(seed)
+    x = 6 + np.cumsum(rng.normal(0, np.sqrt(q / 10), n))
+    return x, x + rng.normal(0, np.sqrt(eta2), n), np.arange(n) / 10.0
+
+
+def test_the_error_model_recovers_drift_and_flicker():
+    x, y, ts = drifting_counts(0)
+    video = np.zeros(len(y), int)
+    lab = np.arange(0, len(y), 10)
+    kept, held = lab[lab % 50 != 0], lab[lab % 50 == 0]
+    interp = interpolate(video[kept], ts[kept], y[kept], video[held], ts[held])
+    emb = x[held] + np.random.default_rng(1).normal(0, 0.5, len(held))  # v = 0.25
+    blend = Blend.fit(label_steps(video[kept], ts[kept], y[kept]), interp, y[held], emb)
+    assert blend.q == pytest.approx(0.4, rel=0.2)
+    assert blend.eta2 == pytest.approx(0.3, rel=0.2)
+    assert blend.v == pytest.approx(0.25, rel=0.3)
+
+
+def test_weights_follow_the_distance_to_the_labels():
+    blend = Blend(q=0.5, eta2=0.2, v=0.3)
+    lv, lt, ly = np.zeros(3, int), np.array([0.0, 10.0, 10.5]), np.array([2.0, 4.0, 4.0])
+    at = interpolate(lv, lt, ly, np.zeros(4, int), np.array([0.1, 5.0, 10.2, 30.0]))
+    w = blend.weight(at)
+    assert w[0] > w[1] and w[2] > w[1]  # next to a label vs the middle of a long gap
+    assert w[3] == 0.0  # past the last label by more than a spacing: the embedding only
+    out = blend.predict(at, np.full(4, 9.0), np.full(4, 7.0))
+    assert out[3] == pytest.approx(7.0) and 3.0 < out[1] < 9.0
+
+
+def scene(seed: int, n: int = 800, every: int = 10):
+    """Counts that drift and flicker, embeddings that see the true count (not the flicker)."""
+    rng = np.random.default_rng(seed)
+    x = np.clip(np.rint(5 + np.cumsum(rng.normal(0, 0.3, n))), 0, 15)
+    y = np.maximum(x + rng.choice([-1, 0, 1], size=n, p=[0.175, 0.65, 0.175]), 0)
+    basis = np.random.default_rng(99).normal(size=(3, DIM))
+    v = (basis[0] + 0.25 * x[:, None] * basis[1] + 0.12 * rng.normal(size=(n, DIM))
+         + np.sin(np.arange(n) / 50)[:, None] * basis[2])
+    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    lab = np.flatnonzero(np.arange(n) % every == 0)
+    return Frames(v, np.zeros(n, int), np.arange(n) / 10.0, lab, y[lab].astype(np.float32)), y
+
+
+def test_the_blend_learns_on_held_out_frames():
+    maes = []
+    for seed in range(3):
+        frames, y = scene(seed)
+        fit = fit_class(frames, None, TrainConfig(classes=("person",)), "person",
+                        deploy_all=True)
+        hidden = np.setdiff1d(np.arange(len(y)), frames.labelled)
+        maes.append({m: float(np.mean(np.abs(fit.deploy[m][hidden] - y[hidden])))
+                     for m in ("constant", "interp", "knn", "blend")})
+        assert fit.combiner is None or fit.method != "blend" or fit.combiner["kind"] == "blend"
+    mean = {m: np.mean([r[m] for r in maes]) for m in maes[0]}
+    assert mean["blend"] < 0.5 * mean["constant"]
+    assert mean["blend"] < max(mean["interp"], mean["knn"])  # never the worse of the two
+    assert mean["blend"] <= 1.03 * min(mean["interp"], mean["knn"])
