@@ -30,6 +30,13 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"index {human_bytes(info['index_bytes'])}, store {human_bytes(info['store_bytes'])}"
         )
+        run = info.get("last_ingest")
+        if run:
+            dev = run.get("devices") or {}
+            console.print(f"last ingest: {run.get('engine')} engine, detector on "
+                          f"{dev.get('detector', '?')}, embedder on {dev.get('embedder', '?')}, "
+                          f"{run.get('threads')} torch threads, batches of "
+                          f"{run.get('batch_size')}", highlight=False)
         for spec, c in info.get("space_checks", {}).items():
             console.print(f"{spec}: {'same space as fp32' if c['same_space'] else 'own space'} "
                           f"(cosine min {c['cosine_min']}, mean {c['cosine_mean']} on {c['n']} "

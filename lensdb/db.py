@@ -118,6 +118,8 @@ def store_info(store: Store) -> dict[str, Any]:
         "schema_version": int(meta.get("schema_version", 0)),
         "embedder": meta.get("embedder_id"),
         "space_checks": json.loads(meta.get("space_checks") or "{}"),  # +int8 vs fp32
+        # the last ingest's engine, devices, torch threads and batch size
+        "last_ingest": json.loads(meta.get("last_ingest") or "null"),
         "dim": int(meta["dim"]) if "dim" in meta else None,
         "codec": codec,
         "bytes_per_vector": bpv,

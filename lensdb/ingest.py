@@ -161,6 +161,7 @@ def ingest(
         devices = {"detector": getattr(detector, "device", "cpu"),
                    "embedder": getattr(embedder, "device", "cpu")}
         config = batch_for(config, devices["embedder"])
+        record_run(store, config, devices, threads)
         seen: set[int] = set()  # videos of this run: the same content twice is done once
         with writing(store, config, stages, reports) as writer:
             for source in sources:
@@ -176,6 +177,19 @@ def ingest(
                     break
     return IngestReport(reports, stages, time.perf_counter() - started, devices, threads,
                         config.batch_size)
+
+
+def record_run(store: Store, config: IngestConfig, devices: dict, threads: int) -> None:
+    """Where the models of this ingest run (`lensdb info` shows the last one)."""
+    import json
+
+    from lensdb.storage.catalog import set_meta
+
+    run = {"engine": config.engine, "devices": devices, "threads": threads,
+           "batch_size": config.batch_size,
+           "workers": config.workers if config.engine == "ray" else None}
+    with store.catalog.connect(write=True) as con:
+        set_meta(con, "last_ingest", json.dumps(run, sort_keys=True))
 
 
 @contextmanager

@@ -26,6 +26,9 @@ def test_ingest_samples_detects_and_embeds(tmp_path, make_video, offline_pair):
     assert info["frames"] == 20 and info["labelled_frames"] == 7 and info["vectors"] == 20
     assert info["embedder"].startswith("mobilenet-v2@") and info["codec"] == "SQ8"
     assert info["bytes_per_vector"] == 1280
+    assert info["last_ingest"] == {"engine": "local", "threads": report.threads,
+                                   "devices": {"detector": "cpu", "embedder": "cpu"},
+                                   "batch_size": 8, "workers": None}
     n, unique = _catalog_and_index_agree(db)
     assert n == unique == 20
     with db.store.catalog.connect() as con:

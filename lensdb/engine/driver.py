@@ -71,6 +71,7 @@ class RayEngine:
                 pool = Pool(ray, config, os.environ.get(SETUP_ENV))
                 models = pool.describe()  # every worker has loaded its models
                 config = batch_for(config, models["devices"]["embedder"])
+                local.record_run(store, config, models["devices"], models["threads"])
                 stages.add("ray_start", time.perf_counter() - t0, config.workers)
                 store.bind_space(models["embedder_id"], models["dim"], config.codec,
                                  spec=config.embedder)
