@@ -81,8 +81,9 @@ def _kill_during_training(cmd: list[str], wait: float = 60) -> None:
         while time.monotonic() < deadline and proc.poll() is None:
             kids = _children(proc.pid)
             descendants = kids + [g for k in kids for g in _children(k)]
-            # the training child is up once it has had a moment to import FAISS
-            if kids and time.monotonic() - _started(kids[0]) > 1.0:
+            # the training child is up once it has had a moment to import FAISS (a child
+            # that is gone by the time it is looked at was a short-lived helper process)
+            if any(time.monotonic() - _started(k) > 1.0 for k in kids):
                 break
             time.sleep(0.1)
         assert proc.poll() is None, "training ended before it could be killed"
@@ -103,7 +104,11 @@ def _kill_during_training(cmd: list[str], wait: float = 60) -> None:
 
 
 def _started(pid: int) -> float:
-    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    """When `pid` started, on time.monotonic()'s clock (now when it is gone already)."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except OSError:
+        return time.monotonic()
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return time.monotonic() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
 
