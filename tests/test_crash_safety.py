@@ -88,6 +88,7 @@ def test_info_in_another_process_answers_during_an_ingest(tmp_path, make_video, 
                             stderr=subprocess.DEVNULL)
     try:
         _wait_for_frames(store, 8, proc)
+        lensdb.open(str(store)).info()  # untimed: the first call also pays this process's imports
         seen, waits = [], []
         while proc.poll() is None and len(seen) < 40:
             t0 = time.monotonic()
@@ -97,7 +98,7 @@ def test_info_in_another_process_answers_during_an_ingest(tmp_path, make_video, 
         assert seen == sorted(seen) and seen[0] > 0
         assert sum(n < 700 for n in seen) >= 3  # answered while the ingest was running
         # a reader waits at most for one batch's commit; generous for a loaded 2-core machine
-        assert statistics.median(waits) < 1.0 and max(waits) < 5.0
+        assert statistics.median(waits) < 1.0 and max(waits) < 8.0
         out = subprocess.run([*LENSDB, "info", "--store", str(store), "--json"],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr

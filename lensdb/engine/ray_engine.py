@@ -69,7 +69,9 @@ def connect(config: IngestConfig):
         raise
     except Exception as exc:  # ConnectionError, RuntimeError, ... from ray.init
         where = "a local Ray" if address is None else f"the Ray cluster at {address}"
-        raise LensDBError(f"cannot start or join {where}: {first_line(exc)}") from None
+        # Ray Client puts the server's whole traceback in the message: its reason is last
+        reason = first_line(exc, last=isinstance(exc, ConnectionAbortedError))
+        raise LensDBError(f"cannot start or join {where}: {reason}") from None
     return ray, True
 
 

@@ -109,21 +109,28 @@ def test_stdin_interrupted_is_stopped_and_a_rerun_is_a_new_video(tmp_path, make_
     import lensdb
 
     video = make_video("live.mkv", n_frames=400, fps=25, size=(320, 240))
+    data = video.read_bytes()
     root = tmp_path / "store"
-    with open(video, "rb") as f:
-        proc = subprocess.Popen([*RUNNER, "ingest", "-", "--store", str(root), *FAKE,
-                                 "--codec", "Flat", "--batch-size", "8", "--json"],
-                                stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            try:
-                if lensdb.open(str(root)).info()["frames"] >= 16:
-                    break
-            except Exception:  # noqa: BLE001 - the store is being created
-                continue
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc = subprocess.Popen([*RUNNER, "ingest", "-", "--store", str(root), *FAKE,
+                             "--codec", "Flat", "--batch-size", "8", "--json"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None
+    # a live source that has sent half its stream so far: the kill lands while the stream
+    # is still open, so the run cannot have finished however fast or slow this machine is
+    proc.stdin.write(data[: len(data) // 2])
+    proc.stdin.flush()
+    frames, deadline = 0, time.monotonic() + 120
+    while frames < 16 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            frames = lensdb.open(str(root)).info()["frames"]
+        except Exception:  # noqa: BLE001 - the store is being created
+            continue
+    assert frames >= 16, "no frames committed in time"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdin.close()
     with open(video, "rb") as f:
         again = run("ingest", "-", "--store", str(root), *FAKE, "--json", stdin=f)
     assert again.returncode == 0, again.stderr
