@@ -35,8 +35,8 @@ from pathlib import Path
 from lensdb.bench import common as c
 
 PER_VIDEO = 100_000  # synthetic frames per video (about an hour at 25 fps)
-VERSION = 3  # of the cached stores' contents (2: layout facts recorded, 3: and the
-# estimate's kept sample)
+VERSION = 4  # of the cached stores' contents (2: layout facts recorded, 3: and the
+# estimate's kept sample, 4: and the runs of rounded counts)
 MIN_FREE_1E8 = 20e9  # bytes free the 10^8-frame store needs (about 1.5 GB on disk, plus
 # DuckDB's temporary files while it builds)
 AGGREGATE = "frames WHERE count(person) >= 4"
@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def synthetic_store(root: Path, n: int):
     """A store of n frames with the real schema, filled in SQL: smooth predicted person
     counts on every frame, detector counts on every 10th, one active count model, and the
-    layout facts recorded as a writer records them."""
+    layout facts (with the kept sample and runs) recorded as a writer records them."""
     from lensdb.storage import layout_facts
     from lensdb.storage.store import Store
 
@@ -137,13 +137,15 @@ def scan_seconds(store, repeats: int) -> float:
 
 @contextmanager
 def legacy() -> Iterator[None]:
-    """Queries as an older store gets them: no recorded facts, no estimate sample."""
+    """Queries as an older store gets them: no recorded facts, no estimate sample, no
+    runs of rounded counts."""
     from unittest import mock
 
     from lensdb.query import estimate_sql
-    from lensdb.storage import layout_facts
+    from lensdb.storage import count_runs, layout_facts
 
     with mock.patch.object(layout_facts, "read", lambda con: {}), \
+            mock.patch.object(count_runs, "stamps", lambda con: {}), \
             mock.patch.object(estimate_sql, "SAMPLE_FRAMES", 10**18):
         yield
 

@@ -73,6 +73,14 @@ CREATE TABLE IF NOT EXISTS estimate_sample (
     detected INTEGER, predicted REAL, in_train BOOLEAN);
 CREATE TABLE IF NOT EXISTS estimate_sample_stamps (
     class VARCHAR, frames BIGINT, last_frame BIGINT, rows BIGINT, seed BIGINT, size BIGINT);
+CREATE TABLE IF NOT EXISTS count_runs (
+    source VARCHAR, class VARCHAR, video_id INTEGER, first_id BIGINT, last_id BIGINT,
+    n DOUBLE, prev_n DOUBLE, next_n DOUBLE, frames BIGINT, n_predicted BIGINT,
+    sum_value DOUBLE, first_ts DOUBLE, last_ts DOUBLE, sorted BOOLEAN, cum_frames BIGINT,
+    cum_predicted BIGINT, cum_value DOUBLE);
+CREATE TABLE IF NOT EXISTS count_runs_stamps (
+    source VARCHAR, class VARCHAR, frames BIGINT, last_frame BIGINT, rows BIGINT,
+    ts_sorted BOOLEAN);
 """
 
 _HELD = threading.local()  # per thread: lock file paths this thread holds now

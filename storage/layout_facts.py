@@ -93,27 +93,32 @@ def record(con, classes: Iterable[str] = (), recheck: Iterable[str] = (),
     classes whose predictions may have been appended to (besides those with a fact),
     `recheck` those whose predictions were rewritten (checked again by a scan), `labelled`
     the frames a label write labelled. Keeps the error estimate's sample up to date too
-    (storage/estimate_sample.py)."""
-    from lensdb.storage import estimate_sample
+    (storage/estimate_sample.py) and the runs of rounded counts (storage/count_runs.py)."""
+    from lensdb.storage import count_runs, estimate_sample
 
     ensure_schema(con)
     facts = stored(con)
     now = frames_stamp(con)
     classes, redo = list(classes), set(recheck)
     n_labelled = _labelled(con, facts, now)
-    _put(con, RUNS, "", now, _runs(con, facts.get((RUNS, "")), now))
+    runs = _runs(con, facts.get((RUNS, "")), now)
+    _put(con, RUNS, "", now, runs)
     _put(con, LABELLED, "", Stamp(now.frames, now.last_frame, n_labelled), True)
     estimate_sample.record(con, n_labelled, classes, redo, labelled, now)
+    aligned: dict[str, Stamp] = {}
     for cls in sorted({c for f, c in facts if f == ALIGNED} | set(classes) | redo):
         stamp = Stamp(now.frames, now.last_frame, prediction_rows(con, cls))
         old = None if cls in redo else facts.get((ALIGNED, cls))
-        _put(con, ALIGNED, cls, stamp, _aligned(con, cls, old, stamp))
+        if _put(con, ALIGNED, cls, stamp, _aligned(con, cls, old, stamp)):
+            aligned[cls] = stamp
+    count_runs.record(con, aligned if runs else {}, redo, labelled)
 
 
-def _put(con, fact: str, cls: str, stamp: Stamp, value: bool) -> None:
+def _put(con, fact: str, cls: str, stamp: Stamp, value: bool) -> bool:
     con.execute("DELETE FROM layout_facts WHERE fact = ? AND class = ?", [fact, cls])
     con.execute("INSERT INTO layout_facts VALUES (?, ?, ?, ?, ?, ?)",
                 [fact, cls, stamp.frames, stamp.last_frame, stamp.rows, value])
+    return value
 
 
 def _appended(old: Stamp, now: Stamp) -> bool:

@@ -1,7 +1,8 @@
 """The Ray engine's driver: register videos, hand out chunks, commit what comes back.
 
-The same catalog rules as `lensdb.ingest` (its `_register_video`, `Writer`, failure
-bookkeeping are reused): one writer, in this process, one transaction per batch.
+The same catalog rules as `lensdb.ingest` (`ingest_sources.register_video`, and
+`ingest_writer.writing` with its `Writer` and failure bookkeeping, are reused): one writer,
+in this process, one transaction per batch.
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ class RayEngine:
                progress: OnEvent | None = None, stop: threading.Event | None = None,
                wait: bool | float = False):
         from lensdb import ingest as local
+        from lensdb.ingest_sources import expand_sources
+        from lensdb.ingest_writer import record_run, writing
 
-        sources = local.expand_sources(sources)
+        sources = expand_sources(sources)
         live = [s for s in sources if s == "-" or is_url(s)]
         if live:
             raise LensDBError(f"the Ray engine ingests files its workers can read, not "
@@ -71,7 +74,7 @@ class RayEngine:
                 pool = Pool(ray, config, os.environ.get(SETUP_ENV))
                 models = pool.describe()  # every worker has loaded its models
                 config = batch_for(config, models["devices"]["embedder"])
-                local.record_run(store, config, models["devices"], models["threads"])
+                record_run(store, config, models["devices"], models["threads"])
                 stages.add("ray_start", time.perf_counter() - t0, config.workers)
                 store.bind_space(models["embedder_id"], models["dim"], config.codec,
                                  spec=config.embedder)
@@ -79,7 +82,7 @@ class RayEngine:
                     from lensdb.models.clip_int8 import record_check
 
                     record_check(store, config.embedder, models["space_check"])
-                with local.writing(store, config, stages, reports) as writer:
+                with writing(store, config, stages, reports) as writer:
                     detector = SimpleNamespace(conf=models["conf"],
                                                model_id=models["detector_id"])
                     self._run(store, sources, config, detector, pool, writer, stages,
@@ -95,6 +98,7 @@ class RayEngine:
     def _run(self, store, sources, config, detector, pool: Pool, writer: Writer,
              stages: StageTimes, reports: list, progress: OnEvent, stop) -> None:
         from lensdb import ingest as local
+        from lensdb.ingest_sources import register_video
 
         videos: dict[int, _Video] = {}
         chunks: list[Chunk] = []
@@ -104,7 +108,7 @@ class RayEngine:
             reports.append(report)
             t0 = time.perf_counter()
             try:
-                reg = local._register_video(store, source, config, detector, report, seen)
+                reg = register_video(store, source, config, detector, report, seen)
             except VideoError as exc:
                 report.status, report.message = "failed", str(exc)
                 progress(VideoFinished(source, "failed", str(exc)))

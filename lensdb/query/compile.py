@@ -146,6 +146,37 @@ def runs_sql(pred: p.Predicate, classes: list[str], source: str, gap: float | No
     return _moments_tail(sql, classes, gap, checked=True)
 
 
+def indexed_runs_sql(pred: p.Predicate, cls: str, source: str, gap: float | None,
+                     plan: Plan) -> Sql:
+    """Moments as `moments_sql` gives them (source predicted or best), from the runs of
+    equal rounded count the writers keep for `cls` (storage/count_runs.py), for a predicate
+    on one class and no time, on a store the runs serve (the caller checks both).
+
+    No window and no sort over the runs: a moment starts at a matching run whose previous
+    run in the video does not match (or that has none) and ends at a matching run whose
+    next one does not; each start pairs with the first end at or after it (ASOF), and the
+    moment's frames and sums are differences of the running sums the writers keep."""
+    col = columns([cls])[cls]
+
+    def holds(count: str) -> Sql:
+        return predicate_sql(pred, {cls: count}, plan.atoms)
+
+    sql = Sql().add("WITH r AS (SELECT * FROM count_runs WHERE source = ? AND class = ? AND"
+                    " n IS NOT NULL AND ", source, cls).extend(holds("n")).add(")")
+    sql.add(", st AS (SELECT video_id, first_id, first_ts, cum_frames - frames AS f0,"
+            " cum_predicted - n_predicted AS p0, cum_value - sum_value AS v0 FROM r WHERE"
+            " prev_n IS NULL OR coalesce(NOT ").extend(holds("prev_n")).add(", true))")
+    sql.add(", en AS (SELECT video_id, first_id, last_id, last_ts, cum_frames, cum_predicted,"
+            " cum_value FROM r WHERE next_n IS NULL OR coalesce(NOT ").extend(
+                holds("next_n")).add(", true))")
+    sql.add(", runs AS (SELECT st.video_id, st.first_id AS first, en.last_id AS last,"
+            " st.first_ts AS start, en.last_ts AS stop, st.first_ts, en.last_ts,"
+            " CAST(en.cum_frames - st.f0 AS BIGINT) AS frames, CAST(en.cum_predicted - st.p0"
+            f" AS BIGINT) AS n_predicted, en.cum_value - st.v0 AS s{col} FROM st ASOF JOIN en"
+            " ON en.video_id = st.video_id AND en.first_id >= st.first_id)")
+    return _moments_tail(sql, [cls], gap)
+
+
 # ---- aggregates --------------------------------------------------------------------------------
 
 def aggregate_sql(query: p.Aggregate, classes: list[str], source: str,

@@ -285,8 +285,13 @@ def _selection(con, layout: Layout, plan: ft.Plan, query: p.Selection, classes: 
 
 def _moments(con, layout: Layout, plan: ft.Plan, pred: p.Predicate, classes: list[str],
              source: str, gap: float | None) -> pa.Table:
-    """Moments by runs of frame ids where the store allows it (checked, see
-    compile.runs_sql), else by numbering the domain's frames (compile.moments_sql)."""
+    """Moments from the kept runs of rounded counts where they serve (one class, no time:
+    compile.indexed_runs_sql), by runs of frame ids where the store allows it
+    (checked, see compile.runs_sql), else by numbering the domain's frames
+    (compile.moments_sql)."""
+    if (plan.fast and source != "detected" and len(classes) == 1 and not p.uses_time(pred)
+            and layout.dense(classes) and layout.runs() and layout.count_runs(source, classes)):
+        return _arrow(con, c.indexed_runs_sql(pred, classes[0], source, gap, plan))
     if (plan.fast and source != "detected" and (not classes or layout.dense(classes))
             and layout.runs()):
         table = _arrow(con, c.runs_sql(pred, classes, source, gap, plan))

@@ -32,6 +32,9 @@ pass takes the general plan, which needs none of them. The facts:
   (compile.runs_sql, which relies on it, also checks its own grouping.)
 - `videos()`: the ids of the videos with frames are one dense range, so a frame's video
   name and its place in name order can be looked up in bound lists by video_id.
+- `count_runs(source, classes)`: the runs of equal rounded count the writers keep
+  (storage/count_runs.py) are current for the classes and their times are in frame order:
+  one-class moments come from them (compile.indexed_runs_sql).
 
 The checks that read every frame (aligned, runs) are single scans, some 70-130 ms at 10^7
 frames on two cores; the joins and window functions they avoid take 0.2-2 s there. So the
@@ -47,7 +50,7 @@ from lensdb.query import estimate_sql as es
 from lensdb.query import frame_table as ft
 from lensdb.query import plan as p
 from lensdb.query import sql as sq
-from lensdb.storage import estimate_sample
+from lensdb.storage import count_runs, estimate_sample
 from lensdb.storage import layout_facts as lf
 
 MAX_VIDEOS = 100_000  # more videos than this are named and ordered by a join
@@ -86,6 +89,10 @@ class Layout:
         seed = sample.seed if sample is not None else es.SEED
         size = None if sample is None else sample.size
         return estimate_sample.serves(self.con, classes, self.labelled(), size, seed)
+
+    def count_runs(self, source: str, classes: list[str]) -> bool:
+        """Whether the runs of rounded counts the writers keep are current for `classes`."""
+        return count_runs.serves(self.con, source, classes)
 
     def _one(self, sql: str, params: list | None = None) -> tuple:
         return self.con.execute(sql, params or []).fetchall()[0]

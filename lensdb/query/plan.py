@@ -138,12 +138,21 @@ def video_matches(node: object) -> list[VideoMatch]:
 
 def uses_frames(node: object) -> bool:
     """Whether a predicate reads a frame's video or time (not only its counts)."""
-    if isinstance(node, VideoMatch | TimeRange | TimeCompare):
+    return _mentions(node, (VideoMatch, TimeRange, TimeCompare))
+
+
+def uses_time(node: object) -> bool:
+    """Whether a predicate reads a frame's time."""
+    return _mentions(node, (TimeRange, TimeCompare))
+
+
+def _mentions(node: object, kinds: tuple[type, ...]) -> bool:
+    if isinstance(node, kinds):
         return True
     if isinstance(node, And | Or):
-        return any(uses_frames(item) for item in node.items)
+        return any(_mentions(item, kinds) for item in node.items)
     if isinstance(node, Not):
-        return uses_frames(node.item)
+        return _mentions(node.item, kinds)
     return False
 
 

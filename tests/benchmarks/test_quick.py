@@ -138,7 +138,7 @@ def test_accuracy_quick(tmp_path, offline_pair):
 def test_placed_strategy_budget_and_oracle():
     """Placed labels: the budget of uniform(K), the uniform 1-in-2K seed among them, and the
     oracle asked only for frames that end up labelled (no peeking at hidden labels)."""
-    from lensdb.bench import accuracy
+    from lensdb.bench import accuracy_hidden
 
     rng = np.random.default_rng(0)
     video = np.repeat([1, 2], [130, 70])
@@ -154,10 +154,10 @@ def test_placed_strategy_budget_and_oracle():
 
     for k in (5, 10):
         asked.clear()
-        kept = accuracy.placed(video, ts, vectors, k, oracle)
-        uniform = accuracy.uniform(video, ts, vectors, k, oracle)
+        kept = accuracy_hidden.placed(video, ts, vectors, k, oracle)
+        uniform = accuracy_hidden.uniform(video, ts, vectors, k, oracle)
         assert len(kept) == len(uniform) == len(np.unique(kept))
-        assert set(accuracy.uniform(video, ts, vectors, 2 * k, oracle)) <= set(kept)
+        assert set(accuracy_hidden.uniform(video, ts, vectors, 2 * k, oracle)) <= set(kept)
         assert set(np.concatenate(asked)) == set(kept)
         assert set(kept) != set(uniform)  # the second half is placed, not the uniform grid
 
@@ -166,22 +166,22 @@ def test_accuracy_placement_hook(tmp_path, offline_pair):
     """A label-placement strategy replaces the uniform one (here: only the first half)."""
     import numpy as np
 
-    from lensdb.bench import accuracy
+    from lensdb.bench import accuracy_hidden
     from lensdb.bench.common import sample_video
 
     def first_half(video, ts, vectors, k, oracle):
-        keep = accuracy.uniform(video, ts, vectors, k, oracle)
+        keep = accuracy_hidden.uniform(video, ts, vectors, k, oracle)
         keep = keep[ts[keep] <= np.median(ts)]
         assert set(oracle(keep)) and len(next(iter(oracle(keep).values()))) == len(keep)
         return keep
 
-    out = accuracy.run_video(sample_video("bikes.mp4"), [10], placement=first_half)
+    out = accuracy_hidden.run_video(sample_video("bikes.mp4"), [10], placement=first_half)
     assert {r["labels"] for r in out["rows"]} == {13}
     assert {r["strategy"] for r in out["rows"]} == {"first_half"}
 
     def peeks(video, ts, vectors, k, oracle):  # looks at every label, keeps 1 in k
         oracle(np.arange(len(ts)))
-        return accuracy.uniform(video, ts, vectors, k, oracle)
+        return accuracy_hidden.uniform(video, ts, vectors, k, oracle)
 
     with pytest.raises(ValueError, match="does not keep"):
-        accuracy.run_video(sample_video("bikes.mp4"), [10], placement={"peeks": peeks})
+        accuracy_hidden.run_video(sample_video("bikes.mp4"), [10], placement={"peeks": peeks})

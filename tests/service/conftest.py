@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from service_helpers import LiveStream, Server, make_small_store, start_server, stop_server
+from web_page import launch_browser, page_opener
 
 
 @pytest.fixture(scope="module")
@@ -30,3 +31,15 @@ def live_stream(tmp_path) -> Iterator[LiveStream]:
     stream = LiveStream(tmp_path)
     yield stream
     stream.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the web tests (web_page.py), one per test module."""
+    yield from launch_browser()
+
+
+@pytest.fixture
+def open_page(browser, tmp_path):
+    """open_(url) -> a web_page.Page; its screenshots go to the test's tmp folder."""
+    yield from page_opener(browser, tmp_path)

@@ -1,6 +1,7 @@
 """The web view in a real headless Chromium (Debian's, driven by Playwright) against real
-`lensdb serve` processes on loopback: a store of the sample video bikes.mp4 ingested with
-the offline pair, a store made in code whose source video is missing, a long store.
+`lensdb serve` processes on loopback, over a store of the sample video bikes.mp4 ingested
+with the offline pair: queries, downloads, playback, the timeline, search, a token, a live
+stream. Stores made in code (a missing source video, a long store): test_web_edge_cases.py.
 
 `make browser` installs Chromium; `make test` runs these, `make test-fast` skips them.
 Screenshots go to the test's tmp folder (the README's docs/img/web.png is one of them).
@@ -9,33 +10,17 @@ Screenshots go to the test's tmp folder (the README's docs/img/web.png is one of
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from service_helpers import (
-    LiveStream,
-    Server,
-    free_port,
-    make_small_store,
-    serve_command,
-    server_env,
-    start_server,
-    stop_server,
-    wait_until_up,
-)
+from service_helpers import LiveStream, Server, server_env, start_server, stop_server
+from web_page import TOKEN, loaded
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 QUERY = "count(car) >= 2"
-TOKEN = "web-s3cret"
-SHOTS = os.environ.get("LENSDB_WEB_SHOTS")  # also copy screenshots here (for the README)
 
 
 def lensdb(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -59,62 +44,6 @@ def bikes_server(bikes_store) -> Iterator[Server]:
     srv = start_server(bikes_store.parent)
     yield srv
     stop_server(srv)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-class Page:
-    """A page with its console errors collected."""
-
-    def __init__(self, browser, url: str, shots: Path):
-        self.page = browser.new_page(viewport={"width": 1400, "height": 1000},
-                                     accept_downloads=True)
-        self.errors: list[str] = []
-        self.shots = shots
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(url)
-
-    def shot(self, name: str, full: bool = False) -> Path:
-        path = self.shots / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=full)
-        if SHOTS:
-            Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, Path(SHOTS) / path.name)
-        return path
-
-    def query(self, text: str) -> None:
-        self.page.fill("#q", text)
-        self.page.press("#q", "Enter")
-
-
-@pytest.fixture
-def open_page(browser, tmp_path):
-    pages: list[Page] = []
-
-    def open_(url: str) -> Page:
-        pages.append(Page(browser, url, tmp_path))
-        return pages[-1]
-
-    yield open_
-    for p in pages:
-        p.page.close()
-
-
-def loaded(page: Page) -> None:
-    page.page.wait_for_selector("#videos td", timeout=30_000)
-    page.page.wait_for_function("document.querySelector('#tl-info').textContent.includes('frames')",
-                                timeout=30_000)
 
 
 @pytest.mark.browser
@@ -355,162 +284,3 @@ def test_a_live_stream_updates_the_page_while_it_is_ingested(tmp_path, open_page
     finally:
         stop_server(srv)
         stream.close()
-
-
-@pytest.fixture
-def small(tmp_path) -> Iterator[Server]:
-    make_small_store(tmp_path / "store")  # its video /videos/clip.mp4 does not exist
-    srv = start_server(tmp_path)
-    yield srv
-    stop_server(srv)
-
-
-@pytest.mark.browser
-def test_a_missing_source_video_shows_a_still_with_a_note(small, open_page):
-    page = open_page(small.url + "/")
-    loaded(page)
-    page.query("count(person) >= 2")
-    page.page.locator("#answer-table tr.moment").first.click()
-    page.page.wait_for_selector("#still:not([hidden])")
-    note = page.page.inner_text("#play-note")
-    assert "source video is missing" in note
-    assert page.page.locator("#player").is_hidden()
-    assert httpx.get(small.url + "/videos/1/file").json()["error"].startswith(
-        "the source video of clip.mp4 is missing")
-    page.page.locator("#player-panel").screenshot(path=str(page.shots / "missing-source.png"))
-
-
-@pytest.mark.browser
-def test_a_server_that_goes_away_is_said_and_retried(tmp_path, open_page):
-    make_small_store(tmp_path / "store")
-    port = free_port()
-    cmd = serve_command("--port", str(port), "--store", str(tmp_path / "store"), "--allow",
-                        str(tmp_path), "--log-level", "warning")
-
-    def up() -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, env=server_env(), cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until_up(f"http://127.0.0.1:{port}", proc)
-        return proc
-
-    proc = up()
-    page = open_page(f"http://127.0.0.1:{port}/")
-    loaded(page)
-    proc.terminate()
-    proc.wait(30)
-    page.page.wait_for_selector("#banner:not([hidden])", timeout=20_000)
-    assert "does not answer" in page.page.inner_text("#banner")
-    assert page.page.inner_text("#conn") == "disconnected"
-    page.shot("gone-away")
-    proc = up()
-    try:
-        page.page.wait_for_selector("#banner", state="hidden", timeout=20_000)
-        assert page.page.inner_text("#conn") == "connected"
-        page.query("count(person) >= 2")
-        page.page.wait_for_selector("#answer-table tr.moment")
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
-def make_long_store(root: Path, n: int) -> None:
-    """One video of `n` frames at 25 fps (about n/90000 hours), every 10th labelled, with
-    predictions on every frame: made in SQL, so it is quick."""
-    from lensdb.storage.store import Store
-
-    store = Store.open(root, create=True)
-    with store.catalog.connect(write=True) as con:
-        con.execute("INSERT INTO videos (video_id, name, path, status, fps, width, height, "
-                    "duration) VALUES (1, 'long.mp4', '/videos/long.mp4', 'complete', 25, "
-                    "640, 360, ?)", [n / 25])
-        con.execute("INSERT INTO frames SELECT i, 1, i, i / 25, i % 10 = 0, 0 "
-                    "FROM range(?) t(i)", [n])
-        con.execute("INSERT INTO counts SELECT i, 'person', (i // 500) % 5 FROM range(?) t(i) "
-                    "WHERE i % 10 = 0 AND (i // 500) % 5 > 0", [n])
-        con.execute("INSERT INTO predictions SELECT i, 'person', 1, ((i // 500) % 5) + 0.1, "
-                    "i % 10 = 0 FROM range(?) t(i)", [n])
-
-
-@pytest.mark.browser
-def test_a_long_store_draws_its_timeline_quickly(tmp_path, open_page):
-    make_long_store(tmp_path / "store", 360_000)
-    srv = start_server(tmp_path)
-    try:
-        began = time.monotonic()
-        page = open_page(srv.url + "/")
-        page.page.wait_for_function("document.querySelector('#tl-info').textContent"
-                                    ".includes('360000 frames')", timeout=30_000)
-        took = time.monotonic() - began
-        sent = page.page.evaluate("state.tl.data.series.person.predicted.t.length")
-        assert 0 < sent <= 2000 and took < 15, (sent, took)
-        page.shot("long-store")
-    finally:
-        stop_server(srv)
-
-
-def test_a_long_store_gets_a_decimated_timeline(tmp_path):
-    n = 360_000  # four hours at 25 fps
-    make_long_store(tmp_path / "store", n)
-    from fastapi.testclient import TestClient
-
-    from lensdb.service.app import create_app
-
-    with TestClient(create_app(tmp_path / "store", allow=[tmp_path])) as client:
-        began = time.monotonic()
-        r = client.get("/videos/1/timeline", params={"points": 500})
-        took = time.monotonic() - began
-        body = r.json()
-        assert r.status_code == 200, body
-        s = body["series"]["person"]
-        assert len(s["predicted"]["t"]) <= 500 and len(s["labels"]["t"]) <= 500
-        assert len(s["predicted"]["t"]) >= 490  # every bucket has frames
-        assert body["frames"] == n and body["labelled_frames"] == n // 10
-        assert max(s["labels"]["max"]) == 4 and min(s["predicted"]["min"]) == pytest.approx(0.1)
-        assert sum(s["labels"]["frames"]) == n // 10
-        assert len(r.content) < 200_000
-        assert took < 10, took
-        # a zoomed-in window: frames at full resolution
-        z = client.get("/videos/1/timeline",
-                     params={"start": 100, "end": 104, "points": 500}).json()
-        assert len(z["series"]["person"]["predicted"]["t"]) == 101
-        bad = client.get("/videos/1/timeline", params={"start": 5, "end": 1})
-        assert bad.status_code == 400 and "end" in bad.json()["error"]
-        assert client.get("/videos/9/timeline").status_code == 404
-
-
-def test_the_page_and_its_assets_stay_open_with_a_token(tmp_path):
-    """What the page loads holds no data and is served without the token; the API is not."""
-    import re
-
-    from fastapi.testclient import TestClient
-
-    from lensdb.service.app import create_app
-    from lensdb.service.routes.web import ASSETS
-
-    make_small_store(tmp_path / "store")
-    with TestClient(create_app(tmp_path / "store", token=TOKEN, allow=[tmp_path])) as client:
-        page = client.get("/")
-        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        linked = re.findall(r'(?:src|href)="/web/([^"]+)"', page.text)
-        assert sorted(linked) == sorted(ASSETS)  # every asset the page names is served
-        for name in linked:
-            r = client.get(f"/web/{name}")
-            assert r.status_code == 200 and len(r.content) > 500, name
-        assert "https://" not in page.text + "".join(client.get(f"/web/{n}").text
-                                                     for n in linked)  # no CDN
-        for path in ("/info", "/videos/1/timeline", "/videos/1/file", "/query/download?q=x"):
-            assert client.get(path).status_code == 401, path
-        auth = {"Authorization": f"Bearer {TOKEN}"}
-        missing = client.get("/videos/1/file", headers=auth)
-        assert missing.status_code == 404 and "missing" in missing.json()["error"]
-        assert client.get("/videos/1/clip?start=0&end=1", headers=auth).status_code == 404
-        assert client.get("/videos/1/clip?start=0&end=99", headers=auth).status_code == 400
-        still = client.get("/videos/1/still?start=0.2&end=0.2", headers=auth).json()
-        assert still == {"video_id": 1, "frame_id": 2, "ts": 0.2, "labelled": True,
-                         "thumbnail": "/frames/2.jpg", "source_available": False}
-        csv = client.get("/query/download", params={"q": "count(person) >= 2"}, headers=auth)
-        assert csv.status_code == 200 and csv.text.splitlines()[0].startswith('"video"')
-        assert len(csv.text.splitlines()) == 4  # frames 2, 5, 8: three moments
-        assert "attachment" in csv.headers["content-disposition"]
-        bad = client.get("/query/download", params={"q": "count(person) >="}, headers=auth)
-        assert bad.status_code == 400 and bad.json()["caret"].endswith("^")
