@@ -30,6 +30,9 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"index {human_bytes(info['index_bytes'])}, store {human_bytes(info['store_bytes'])}"
         )
+        if info["held_frames"]:
+            console.print(f"[yellow]{info['held_frames']} frames held[/] until the codec has "
+                          "enough to train (the next ingest adds to them)")
         run = info.get("last_ingest")
         if run:
             dev = run.get("devices") or {}

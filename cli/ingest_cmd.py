@@ -55,9 +55,13 @@ Examples:
 
   lensdb ingest rtsp://camera.local/stream --fps 2
 
-Exit codes: 0 done, 1 an unexpected error, 2 an input failed (others still ingested),
-3 a video was truncated or corrupt (what decoded was kept), 4 the store's disk is full
-(what was committed stays; free space and run again to resume), 130 interrupted.
+A codec that trains (IVF, PQ) waits for enough frames: an ingest that ends short of them
+keeps its frames in the store, marks the videos `held`, and the next ingest adds to them.
+
+Exit codes: 0 done (or held for the codec), 1 an unexpected error, 2 an input failed
+(others still ingested), 3 a video was truncated or corrupt (what decoded was kept), 4 the
+store's disk is full (what was committed stays; free space and run again to resume), 130
+interrupted.
 """
 
 FLAGS = {"stride": "--stride", "fps": "--fps", "detect_every": "--detect-every",
@@ -121,6 +125,9 @@ def register(app: typer.Typer) -> None:
             _print_summary(data)
         for v in partial:
             print_error(f"{Path(v.name).name}: {v.message}", "warning", "yellow")
+        held = [v for v in report.videos if v.status == "held"]
+        if held and not as_json:
+            print_error(f"{len(held)} video(s) {held[0].message}", "note", "yellow")
         for v in failed:
             print_error(_as_flags(v))
         if failed:

@@ -10,6 +10,7 @@ from typing import Any
 from lensdb.config import IngestConfig
 from lensdb.ingest import IngestReport, ProgressFn
 from lensdb.ingest import ingest as run_ingest
+from lensdb.storage import held
 from lensdb.storage.catalog import one_row
 from lensdb.storage.codecs import make_codec
 from lensdb.storage.store import Store, default_store_path
@@ -128,6 +129,8 @@ def store_info(store: Store) -> dict[str, Any]:
         "labelled_frames": int(labelled),
         "vectors": int(vectors[0]),
         "segments": int(vectors[1]),
+        # frames kept for a codec that cannot train yet (videos `held`), not in the catalog
+        "held_frames": held.frames(store.root),
         "classes": classes,
         "count_models": models,
         "index_bytes": store.vectors.size_on_disk(),

@@ -16,7 +16,7 @@ from lensdb.frames import is_url
 from lensdb.storage.codecs import min_training_points, training_points
 from lensdb.storage.store import Store
 from lensdb.timing import StageTimes
-from lensdb.writer import TooFewVectorsError, Writer
+from lensdb.writer import Writer
 
 if TYPE_CHECKING:
     from lensdb.ingest import VideoReport
@@ -52,9 +52,7 @@ def writing(store: Store, config: IngestConfig, stages: StageTimes,
     try:
         yield writer
         writer.flush(final=True)
-    except TooFewVectorsError as exc:
-        _not_stored(store, writer, reports, str(exc))
-        raise
+        _held(writer, reports)
     except Exception as exc:  # a write failed: the disk, most likely
         full = vs.disk_full(exc, store.root)
         _record_failure(store, reports, str(full or _first_line(exc)))
@@ -71,13 +69,11 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line(exc, 200)}"
 
 
-def _not_stored(store: Store, writer: Writer, reports: list[VideoReport], why: str) -> None:
-    """The codec could not be trained: the videos whose frames it held stored nothing."""
-    held = set(writer.held())
+def _held(writer: Writer, reports: list[VideoReport]) -> None:
+    """The videos whose frames wait in the store for the codec to train say so."""
     for r in reports:
-        if r.video_id in held:
-            r.status, r.message, r.frames, r.labelled, r.counts = "failed", why, 0, 0, {}
-            vs.set_status(store, r.video_id, "failed", why)
+        if r.video_id in writer.held:
+            r.status, r.message = "held", writer.held[r.video_id]
 
 
 def _record_failure(store: Store, reports: list[VideoReport], why: str) -> None:

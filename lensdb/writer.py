@@ -2,7 +2,9 @@
 
 A codec that needs training holds every batch, and each video's final status behind them,
 until enough vectors came in, over as many inputs as it takes; the final flush trains it on
-what there is, or says how many frames it needed (`TooFewVectorsError`).
+what there is. When that is fewer than the codec needs, the writer keeps what it holds in
+the store (storage/held.py), marks those videos `held`, and the next ingest starts from
+them: buffering goes on across runs until the codec can train.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lensdb import video_status as vs
-from lensdb.errors import StoreError
+from lensdb.storage import held
 from lensdb.storage.store import Batch, Store
 from lensdb.storage.vectors import roundtrip
 from lensdb.timing import StageTimes
@@ -31,14 +33,11 @@ class Finish:
     message: str | None
 
 
-class TooFewVectorsError(StoreError):
-    """The codec cannot be trained: the whole ingest kept fewer frames than it needs."""
-
-
 class Writer:
     """Commits batches from a queue in a thread. A codec that needs training holds every
     batch (and each video's final status behind them) until enough vectors came in, over
-    as many inputs as it takes; the final flush trains it on what there is."""
+    as many inputs and runs as it takes; the final flush trains it on what there is, or
+    keeps it in the store for the next run."""
 
     def __init__(self, store: Store, stages: StageTimes, train_size: int, need: int,
                  predictors):
@@ -48,7 +47,10 @@ class Writer:
         self.train_size = max(train_size, need)  # an IVF codec may need more than asked
         self.predictors = predictors
         self.codec = store.codec() if store.vectors.has_codec() else None
-        self.pending: list[Batch | Finish] = []  # held back until the codec is trained
+        # held back until the codec is trained, starting with what earlier ingests held
+        self.pending: list[Batch | Finish] = held.load(store.root, self._committed, Finish)
+        self.from_earlier = {i.video_id for i in self.pending}  # videos an earlier run held
+        self.held: dict[int, str] = {}  # video id -> why this run left it held
         self.q: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.commits = 0
@@ -60,13 +62,9 @@ class Writer:
             raise self.error
         self.q.put(item)
 
-    def held(self) -> list[int]:
-        """Videos with frames held back for the codec (after a flush: nothing committed)."""
-        return sorted({b.video_id for b in self.pending if isinstance(b, Batch)})
-
     def flush(self, final: bool = False) -> None:
         """Commit everything queued; `final`: train the codec on what is held if need be
-        (TooFewVectorsError when that is too little), else it keeps holding."""
+        (when that is too little, it is kept in the store: `held`), else it keeps holding."""
         done = threading.Event()
         self.q.put((done, final))
         done.wait()
@@ -86,7 +84,7 @@ class Writer:
             try:
                 if self.error is None:
                     if flush is None:
-                        self.pending.append(item)
+                        self._add(item)
                     self._drain(final=bool(flush and flush[1]))
             except BaseException as exc:  # surfaced to the caller on its next put/flush
                 self.error = exc
@@ -94,18 +92,26 @@ class Writer:
                 if flush is not None:
                     flush[0].set()
 
+    def _committed(self, video_id: int, frame_index: int) -> bool:
+        with self.store.catalog.connect() as con:
+            return con.execute("SELECT count(*) FROM frames WHERE video_id = ? AND "
+                               "frame_index = ?", [video_id, frame_index]).fetchall()[0][0] > 0
+
+    def _add(self, item: Batch | Finish) -> None:
+        if item.video_id in self.from_earlier:
+            # ingested again, from its start: what an earlier run held of it goes
+            self.from_earlier.discard(item.video_id)
+            self.pending = [i for i in self.pending if i.video_id != item.video_id]
+        self.pending.append(item)
+
     def _drain(self, final: bool) -> None:
         have = sum(len(b.frames) for b in self.pending if isinstance(b, Batch))
         if self.codec is None and have:
             if have < self.train_size and not final:
                 return
             if have < self.need:
-                raise TooFewVectorsError(
-                    f"codec '{self.store.meta()['codec']}' needs at least {self.need} frames "
-                    f"to train and this ingest kept {have}; nothing was stored. Ingest more "
-                    "frames in one run (all inputs count together), sample more densely, or "
-                    "choose a codec that needs less training (SQ8 needs 2, Flat none)"
-                )
+                self._hold(have)
+                return
             sample = np.concatenate([b.vectors for b in self.pending if isinstance(b, Batch)])
             with self.stages.time("train_codec", len(sample)):
                 self.codec = self.store.codec(sample)
@@ -125,6 +131,25 @@ class Writer:
             if self.commits % COMPACT_EVERY == 0:  # a live stream would pile up segments
                 with self.stages.time("compact", 0):
                     self.store.maybe_compact()
+        if held.exists(self.store.root):  # everything held is committed now
+            held.clear(self.store.root)
+
+    def _hold(self, have: int) -> None:
+        """Too few frames to train the codec: keep them in the store for the next ingest."""
+        videos = {b.video_id for b in self.pending if isinstance(b, Batch)}
+        why = (f"held for the codec: '{self.store.meta()['codec']}' needs {self.need} frames "
+               f"to train and this store holds {have} so far; the next ingest into it adds "
+               "its frames to these (or choose a codec that needs less: SQ8 needs 2, Flat "
+               "none)")
+        for item in [i for i in self.pending if isinstance(i, Finish)]:
+            if item.video_id not in videos:  # nothing of it waits: its status stands now
+                vs.set_status(self.store, item.video_id, item.status, item.message)
+        kept = [i for i in self.pending if i.video_id in videos]
+        held.save(self.store.root, kept, self.store.meta()["embedder_id"])
+        for video_id in sorted(videos):
+            vs.set_status(self.store, video_id, "held", why)
+            self.held[video_id] = why
+        self.pending = []
 
     def _take_merged(self) -> Batch:
         """The first pending batch, merged with those queued behind it for the same video:

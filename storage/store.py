@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from lensdb.errors import EmbedderMismatchError, StoreError
-from lensdb.storage import compaction, layout_facts
+from lensdb.storage import compaction, held, layout_facts
 from lensdb.storage.catalog import Catalog, next_ids, set_meta
 from lensdb.storage.compaction import CompactionStats
 from lensdb.storage.index_cache import KeptIndex
@@ -133,7 +133,15 @@ class Store:
         """Record (or check) the store's one vector space; returns the codec in use."""
         meta = self.catalog.meta()
         if "embedder_id" in meta and self._is_empty():
-            meta = {}  # a first ingest that stored nothing does not fix the space for good
+            waiting = held.embedder(self.root)
+            if waiting is not None and waiting != embedder_id:
+                raise EmbedderMismatchError(
+                    f"this store holds {held.frames(self.root)} frames of embedder "
+                    f"'{waiting}' waiting for the codec to train, not '{embedder_id}'; use "
+                    f"--embedder {meta.get('embedder_spec', waiting)} or another --store")
+            # nothing committed yet does not fix the space for good: the codec may change
+            # (held frames are kept raw), and without held frames the embedder too
+            meta = {}
         if "embedder_id" in meta:
             if meta["embedder_id"] != embedder_id:
                 spec = meta.get("embedder_spec", meta["embedder_name"])

@@ -13,7 +13,7 @@ from ingest_fakes import install
 
 import lensdb
 from lensdb.config import IngestConfig
-from lensdb.errors import LensDBError, QueryError, StoreError
+from lensdb.errors import LensDBError, QueryError
 from lensdb.events import FramesDone
 
 FAKE = install()
@@ -156,13 +156,15 @@ def test_pq_trains_across_several_short_inputs(tmp_path, make_video):
 def test_single_too_short_video_says_how_many_frames_the_codec_needs(tmp_path, make_video):
     video = make_video(n_frames=50)
     db = _store(tmp_path)
-    with pytest.raises(StoreError, match="needs at least 256 frames.*kept 50"):
-        db.ingest([str(video)], IngestConfig(codec="PQ16", **FAKE))
+    report = db.ingest([str(video)], IngestConfig(codec="PQ16", **FAKE))
     v = _videos(db)[0]
-    assert v["status"] == "failed" and "256" in v["message"] and v["frames"] == 0
-    # nothing was stored, so the space is still open: another codec just works
+    assert report.videos[0].status == v["status"] == "held" and v["frames"] == 0
+    assert "needs 256 frames" in v["message"] and "holds 50" in v["message"]
+    # nothing was committed, so the codec can still change: the video ingested again with
+    # another codec replaces what was held of it (no frame twice)
     report = db.ingest([str(video)], IngestConfig(codec="SQ8", **FAKE))
     assert report.videos[0].status == "complete" and db.info()["frames"] == 50
+    assert not (db.store.root / "held.npz").exists()
 
 
 def test_resume_with_the_codec_alias_after_an_interrupt(tmp_path, make_video):

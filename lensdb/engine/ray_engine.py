@@ -15,11 +15,13 @@ fed by a queue keeps that explicit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +66,7 @@ def connect(config: IngestConfig):
         else:
             if address != "auto":
                 probe(address)
-            ray.init(address=address, **kwargs)
+            _join(ray, address, kwargs)
     except LensDBError:
         raise
     except Exception as exc:  # ConnectionError, RuntimeError, ... from ray.init
@@ -73,6 +75,22 @@ def connect(config: IngestConfig):
         reason = first_line(exc, last=isinstance(exc, ConnectionAbortedError))
         raise LensDBError(f"cannot start or join {where}: {reason}") from None
     return ray, True
+
+
+def _join(ray, address: str, kwargs: dict[str, Any]) -> None:
+    """ray.init on a cluster; through Ray Client (ray://) twice at most: the head's proxy
+    sometimes loses the per-driver server it forks (ray-project/ray#63202, a gRPC race),
+    which a second connection does not meet again."""
+    for attempt in range(2 if address.startswith("ray://") else 1):
+        try:
+            ray.init(address=address, **kwargs)
+            return
+        except ConnectionAbortedError:
+            if attempt:
+                raise
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            time.sleep(1.0)
 
 
 def probe(address: str, timeout: float = PROBE_SECONDS) -> None:

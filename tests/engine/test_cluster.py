@@ -25,9 +25,10 @@ RAY = str(Path(sys.executable).parent / "ray")
 
 
 def _env() -> dict[str, str]:
-    # a loaded 2-core CI machine can take longer than Ray Client's 30 s to bring up the
-    # per-client server the head's proxy starts for each ray:// driver
-    return {**os.environ, **worker_env(), "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180"}
+    # a driver whose Ray Client session broke gives up after 5 s instead of reconnecting
+    # for Ray's default 30 (ray-project/ray#63202: the head sometimes loses the server it
+    # forks for a driver; lensdb connects once more, see ray_engine._join)
+    return {**os.environ, **worker_env(), "RAY_CLIENT_RECONNECT_GRACE_PERIOD": "5"}
 
 
 def _free_port() -> int:
@@ -53,13 +54,20 @@ def _end(proc: subprocess.Popen) -> None:
             continue
 
 
+def _client_run(cmd: list[str]) -> subprocess.CompletedProcess:
+    """The ray:// ingest; once more if it hangs (a Ray Client session that lost its server
+    can, ray-project/ray#63202): the test is about the answer, not Ray's fork race."""
+    try:
+        return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=150)
+    except subprocess.TimeoutExpired:
+        return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=150)
+
+
 def _client_server_logs() -> str:
-    """The tails of the newest Ray session's client-server logs, for a failure's message."""
-    sessions = sorted(Path("/tmp/ray").glob("session_2*"), key=lambda p: p.stat().st_mtime)
-    if not sessions:
-        return ""
-    logs = sorted((sessions[-1] / "logs").glob("ray_client_server*.err"))
-    return "".join(f"\n--- {p.name}\n{p.read_text(errors='replace')[-800:]}" for p in logs)
+    """The tails of the Ray sessions' client-server logs, for a failure's message."""
+    logs = sorted(Path("/tmp/ray").glob("session_2*/logs/ray_client_server*.err"),
+                  key=lambda p: p.stat().st_mtime)[-4:]
+    return "".join(f"\n--- {p}\n{p.read_text(errors='replace')[-800:]}" for p in logs)
 
 
 @pytest.mark.slow
@@ -92,15 +100,7 @@ def test_two_node_cluster_equals_a_plain_ingest(tmp_path, make_video):
             *CLI, str(video), "--store", str(tmp_path / "client"), *FAKES, "--engine", "ray",
             "--address", f"ray://127.0.0.1:{client_port}", "--workers", "2",
             "--chunk-seconds", "1", "--json"]
-        client = subprocess.run(client_cmd, env=_env(), capture_output=True, text=True,
-                                timeout=150)
-        if client.returncode != 0 and "cannot start or join" in client.stderr:
-            # the head's proxy failed to start this driver's server (seen once on a loaded
-            # CI machine): a user would run it again, and so does the test, once
-            first = client.stderr + _client_server_logs()
-            client = subprocess.run(client_cmd, env=_env(), capture_output=True, text=True,
-                                    timeout=150)
-            assert client.returncode == 0, first[-3000:] + client.stderr[-1000:]
+        client = _client_run(client_cmd)
         assert client.returncode == 0, client.stderr[-2000:] + _client_server_logs()
     finally:
         for proc in reversed(nodes):

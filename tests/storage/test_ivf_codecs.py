@@ -85,10 +85,17 @@ def test_ivf_keeps_buffering_across_inputs_until_it_can_train(tmp_path, make_vid
     assert [v.status for v in report.videos] == ["complete", "complete"]
     info = db.info()
     assert info["frames"] == info["vectors"] == 40 and info["codec"] == "IVF32,Flat"
+    # one clip per run: the first run keeps its 20 frames for the codec, the second adds
+    # its own and trains on all 40
     one = lensdb.open(str(tmp_path / "one"), create=True)
-    with pytest.raises(StoreError, match="needs at least 32 frames.*kept 20"):
-        one.ingest([str(clips[0])], cfg)
-    assert one.info()["frames"] == 0
+    first = one.ingest([str(clips[0])], cfg)
+    assert first.videos[0].status == "held" and "needs 32 frames" in first.videos[0].message
+    assert "holds 20" in first.videos[0].message and one.info()["frames"] == 0
+    second = one.ingest([str(clips[1])], cfg)
+    assert [v.status for v in second.videos] == ["complete"]
+    info = one.info()
+    assert info["frames"] == info["vectors"] == 40
+    assert [v["status"] for v in info["videos"]] == ["complete", "complete"]
 
 
 def test_ivf_segments_merge_and_read_back_by_frame_id(tmp_path):
