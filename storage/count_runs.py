@@ -68,11 +68,8 @@ g AS (SELECT source, class, video_id, min(frame_id) AS first_id, max(frame_id) A
 seed AS (SELECT k.source, k.class, k.video_id, k.first_id, k.last_id, k.n, k.frames,
                 k.n_predicted, k.sum_value, k.first_ts, k.last_ts, true, k.cum_frames,
                 k.cum_predicted, k.cum_value, false
-         FROM count_runs k JOIN (SELECT x.source, x.class, max(x.first_id) AS first_id
-                                 FROM count_runs x JOIN redo_keys q ON q.source = x.source
-                                 AND q.class = x.class AND x.first_id < q.start
-                                 GROUP BY x.source, x.class) l
-           ON l.source = k.source AND l.class = k.class AND l.first_id = k.first_id),
+         FROM count_runs k JOIN redo_keys q ON q.source = k.source AND q.class = k.class
+           AND k.first_id = q.seed WHERE k.first_id >= ?),
 a AS (SELECT * FROM g UNION ALL SELECT * FROM seed),
 o AS (SELECT *, CASE WHEN lag(video_id) OVER w = video_id THEN lag(n) OVER w END AS prev_n,
              CASE WHEN lead(video_id) OVER w = video_id THEN lead(n) OVER w END AS next_n,
@@ -89,16 +86,15 @@ FROM o WHERE new ORDER BY source, class, first_id
 RETURNING source, class, sorted
 """
 
-# the first frame each key's redo starts from: the run before the one holding its frame
-_STARTS = """
-SELECT q.source, q.class, coalesce(max(x.first_id) FILTER (WHERE x.rank = 2), 0)
-FROM redo_frames q LEFT JOIN (
-    SELECT k.source, k.class, k.first_id, row_number() OVER (PARTITION BY k.source, k.class
-                                                             ORDER BY k.first_id DESC) AS rank
-    FROM count_runs k JOIN redo_frames q ON q.source = k.source AND q.class = k.class
-    AND k.first_id <= q.frame_id) x ON x.source = q.source AND x.class = q.class
-GROUP BY q.source, q.class
+# per key, the first ids of the last three runs at or before its frame (newest first),
+# among runs from a first id on: the tail of the table, which its zone maps let a scan skip to
+_LAST_RUNS = """
+SELECT q.source, q.class, list(k.first_id ORDER BY k.first_id DESC)[1:3]
+FROM redo_frames q JOIN count_runs k ON k.source = q.source AND k.class = q.class
+  AND k.first_id <= q.frame_id
+WHERE k.first_id >= ? GROUP BY q.source, q.class
 """
+TAIL = 65_536  # frames before a key's frame searched first for its last runs
 
 
 def stamps(con) -> dict[tuple[str, str], tuple[Stamp, bool]]:
@@ -187,22 +183,36 @@ def _redo(con, frames: dict[tuple[str, str], int]) -> dict[tuple[str, str], tupl
     con.register("redo_frames", pa.table({"source": [k[0] for k in keys],
                                           "class": [k[1] for k in keys],
                                           "frame_id": [frames[k] for k in keys]}))
-    starts = {(s, c): int(v) for s, c, v in con.execute(_STARTS).fetchall()}
-    con.unregister("redo_frames")
+    try:
+        bound = max(0, min(frames.values()) - TAIL)
+        last = _last_runs(con, bound)
+        if bound and any(len(last.get(k, [])) < 3 for k in keys):
+            last = _last_runs(con, 0)  # a run longer than the tail: search them all
+    finally:
+        con.unregister("redo_frames")
+    # redo from the run before the one holding the frame, seeded by the run before that
+    starts = {k: int(last[k][1]) if len(last.get(k, [])) >= 2 else 0 for k in keys}
+    seeds = {k: int(last[k][2]) if len(last.get(k, [])) >= 3 else None for k in keys}
     con.register("redo_keys", pa.table({"source": [k[0] for k in keys],
                                         "class": [k[1] for k in keys],
-                                        "start": [starts[k] for k in keys]}))
+                                        "start": [starts[k] for k in keys],
+                                        "seed": pa.array([seeds[k] for k in keys], pa.int64())}))
     try:
+        first = min(starts.values())  # lets the scans skip what no key redoes
         con.execute("DELETE FROM count_runs k USING redo_keys q WHERE q.source = k.source AND "
-                    "q.class = k.class AND k.first_id >= q.start")
-        first = min(starts.values())  # lets both scans skip what no key redoes
-        returned = con.execute(_BUILD, [first, first, first]).fetchall()
+                    "q.class = k.class AND k.first_id >= q.start AND k.first_id >= ?", [first])
+        seed = min((v for v in seeds.values() if v is not None), default=0)
+        returned = con.execute(_BUILD, [first, first, first, seed]).fetchall()
     finally:
         con.unregister("redo_keys")
     ordered = {k: True for k in keys}
     for source, cls, sorted_ in returned:
         ordered[(source, cls)] = ordered[(source, cls)] and bool(sorted_)
     return {k: (starts[k], ordered[k]) for k in keys}
+
+
+def _last_runs(con, bound: int) -> dict[tuple[str, str], list[int]]:
+    return {(s, c): list(ids) for s, c, ids in con.execute(_LAST_RUNS, [bound]).fetchall()}
 
 
 def _drop(con, source: str, cls: str) -> None:

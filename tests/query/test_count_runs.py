@@ -80,8 +80,10 @@ def _answers(store, monkeypatch, use_runs: bool, text: str, gap=None,
             for row in table.to_pylist()]
 
 
+@pytest.mark.parametrize("tail", [count_runs.TAIL, 4])  # 4: the tail search misses, often
 @pytest.mark.parametrize("source", ["predicted", "best"])
-def test_kept_runs_follow_ingest_and_train_counter(tmp_path, source):
+def test_kept_runs_follow_ingest_and_train_counter(tmp_path, monkeypatch, source, tail):
+    monkeypatch.setattr(count_runs, "TAIL", tail)
     store, codec = new_store(tmp_path / "s")
     commit(store, codec, 0, 0, 10, 1)
     assert _kept(store, source) == _from_scratch(store, ["person", "car"], source)
