@@ -102,6 +102,7 @@ class Writer:
             # ingested again, from its start: what an earlier run held of it goes
             self.from_earlier.discard(item.video_id)
             self.pending = [i for i in self.pending if i.video_id != item.video_id]
+            held.drop_video(self.store.root, item.video_id, Finish)
         self.pending.append(item)
 
     def _drain(self, final: bool) -> None:

@@ -21,9 +21,8 @@ to the end (`_redo_from`): an append (ingest) from the last old frame's run, a l
 (train-counter) all of them. Validity is stamped as the layout facts are: the frames' row
 count and largest id and the class's prediction rows (`count_runs_stamps`); a reader
 (`serves`) takes the runs only when the stamp equals what the store holds now, else it
-answers from the frames as before. Each class's runs are inserted in frame id order, so a
-query can group them in one streaming pass in table order (compile.indexed_runs_sql checks
-the order it relies on).
+answers from the frames as before. A query pairs the starts and ends of moments by an ASOF
+join (compile.indexed_runs_sql), so it relies on no table order.
 """
 
 from __future__ import annotations

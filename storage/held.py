@@ -106,6 +106,18 @@ def load(root: Path, committed: Callable[[int, int], bool],
     return out
 
 
+def drop_video(root: Path, video_id: int, finish: Callable[[int, str, str | None], Any]) -> None:
+    """Forget what is held of a video (it is being ingested again, from its start), at once:
+    were the run to die later, the next one must not commit those frames beside the new."""
+    if not exists(root):
+        return
+    items = [i for i in load(root, lambda v, f: False, finish) if i.video_id != video_id]
+    if any(hasattr(i, "frames") for i in items):
+        save(root, items, str(_meta(root)["embedder_id"]))
+    else:
+        clear(root)
+
+
 def clear(root: Path) -> None:
     path(root).unlink(missing_ok=True)
 

@@ -140,7 +140,10 @@ class Store:
                     f"'{waiting}' waiting for the codec to train, not '{embedder_id}'; use "
                     f"--embedder {meta.get('embedder_spec', waiting)} or another --store")
             # nothing committed yet does not fix the space for good: the codec may change
-            # (held frames are kept raw), and without held frames the embedder too
+            # (held frames are kept raw), and without held frames the embedder too; with
+            # held frames and no --codec, the codec they wait for stays
+            if waiting is not None and codec is None:
+                codec = meta.get("codec")
             meta = {}
         if "embedder_id" in meta:
             if meta["embedder_id"] != embedder_id:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from ingest_fakes import install
 import lensdb
 from lensdb.config import IngestConfig
 from lensdb.errors import EmbedderMismatchError
-from lensdb.storage import Batch, FrameRow, held
+from lensdb.storage import Batch, FrameRow, Store, held
 from lensdb.types import Detections
 from lensdb.writer import Finish
 
@@ -90,3 +91,37 @@ def test_the_cli_says_what_is_held_and_exits_0(tmp_path, make_video):
     info = subprocess.run([*RUNNER, "info", "--store", str(tmp_path / "s"), "--json"],
                           capture_output=True, text=True, timeout=60)
     assert json.loads(info.stdout)["held_frames"] == 20
+
+
+def test_a_held_video_ingested_again_leaves_nothing_of_it_held(tmp_path, make_video):
+    # its held frames go from the file as soon as it is ingested again (another stride:
+    # other frames), so a run that dies after committing cannot let the old ones in later
+    video, other = make_video(n_frames=20, fps=10), make_video("b.mkv", n_frames=60, fps=10)
+    db = lensdb.open(str(tmp_path / "s"), create=True)
+    db.ingest([str(video)], IngestConfig(**IVF))  # 20 of the 32 frames IVF32 needs
+    assert held.frames(db.store.root) == 20
+    real = Store.commit_batch
+    seen: list[int] = []
+
+    def commit_then_die(self, batch, codec):
+        real(self, batch, codec)
+        seen.append(held.frames(self.root))  # what the file holds once a commit is in
+        raise OSError("the disk went away")
+
+    # again at stride 2 (10 frames), with another video (30): enough to train, then it dies
+    with mock.patch.object(Store, "commit_batch", commit_then_die), pytest.raises(OSError):
+        db.ingest([str(video), str(other)], IngestConfig(**{**IVF, "stride": 2}))
+    assert seen == [0]  # the old frames were gone before the first commit
+    db.ingest([str(video), str(other)], IngestConfig(**{**IVF, "stride": 2}))  # resumes
+    with db.store.catalog.connect() as con:
+        indices = [r[0] for r in con.execute(
+            "SELECT frame_index FROM frames WHERE video_id = 0 ORDER BY 1").fetchall()]
+    assert indices == list(range(0, 20, 2))  # the stride-2 frames, once each, none of stride 1
+
+
+def test_held_frames_keep_their_codec_when_none_is_asked(tmp_path, make_video):
+    db = lensdb.open(str(tmp_path / "s"), create=True)
+    db.ingest([str(make_video(n_frames=20))], IngestConfig(**IVF))
+    with db.store.writer():
+        assert db.store.bind_space("fake-embedder@0", 16, None) == "IVF32,Flat"
+    assert db.store.meta()["codec"] == "IVF32,Flat"
