@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from lensdb import video_status as vs
 from lensdb.storage import held
@@ -92,10 +93,14 @@ class Writer:
                 if flush is not None:
                     flush[0].set()
 
-    def _committed(self, video_id: int, frame_index: int) -> bool:
+    def _committed(self, frames: list[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Which of these (video id, frame index) the catalog holds: one query for all."""
         with self.store.catalog.connect() as con:
-            return con.execute("SELECT count(*) FROM frames WHERE video_id = ? AND "
-                               "frame_index = ?", [video_id, frame_index]).fetchall()[0][0] > 0
+            con.register("asked", pa.table({"video_id": [v for v, _ in frames],
+                                            "frame_index": [f for _, f in frames]}))
+            return {(int(v), int(f)) for v, f in con.execute(
+                "SELECT a.video_id, a.frame_index FROM asked a SEMI JOIN frames f ON "
+                "f.video_id = a.video_id AND f.frame_index = a.frame_index").fetchall()}
 
     def _add(self, item: Batch | Finish) -> None:
         if item.video_id in self.from_earlier:

@@ -76,11 +76,11 @@ def save(root: Path, items: list, embedder_id: str) -> None:
     fsync_dir(target.parent)
 
 
-def load(root: Path, committed: Callable[[int, int], bool],
+def load(root: Path, committed: Callable[[list[tuple[int, int]]], set[tuple[int, int]]],
          finish: Callable[[int, str, str | None], Any]) -> list:
     """The held batches and the writer's final statuses (made by `finish(video_id, status,
-    message)`), in order, without the batches `committed(video_id, frame_index)` says are in
-    the catalog already."""
+    message)`), in order, without the batches whose first frame `committed` finds in the
+    catalog already (it gets every batch's (video_id, frame_index) at once)."""
     from lensdb.storage.store import Batch, FrameRow
     from lensdb.types import Detections
 
@@ -89,11 +89,14 @@ def load(root: Path, committed: Callable[[int, int], bool],
     out: list = []
     with np.load(path(root), allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
+        firsts = [(int(i["video_id"]), int(i["frames"][0][0])) for i in meta["items"]
+                  if i["kind"] == "batch"]
+        done = committed(firsts) if firsts else set()
         for i, item in enumerate(meta["items"]):
             if item["kind"] == "finish":
                 out.append(finish(item["video_id"], item["status"], item["message"]))
                 continue
-            if committed(item["video_id"], item["frames"][0][0]):
+            if (int(item["video_id"]), int(item["frames"][0][0])) in done:
                 continue
             boxes, scores, names = data[f"b{i}"], data[f"s{i}"], data[f"c{i}"].tolist()
             rows, at = [], 0
@@ -111,7 +114,7 @@ def drop_video(root: Path, video_id: int, finish: Callable[[int, str, str | None
     were the run to die later, the next one must not commit those frames beside the new."""
     if not exists(root):
         return
-    items = [i for i in load(root, lambda v, f: False, finish) if i.video_id != video_id]
+    items = [i for i in load(root, lambda firsts: set(), finish) if i.video_id != video_id]
     if any(hasattr(i, "frames") for i in items):
         save(root, items, str(_meta(root)["embedder_id"]))
     else:

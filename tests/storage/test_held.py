@@ -37,7 +37,7 @@ def test_held_batches_round_trip_without_pickle(tmp_path):
              Batch(5, [FrameRow(7, 0.7)], vectors[:1]), Finish(5, "partial", "cut short")]
     held.save(tmp_path, items, "fake-embedder@0")
     assert held.embedder(tmp_path) == "fake-embedder@0" and held.frames(tmp_path) == 4
-    back = held.load(tmp_path, lambda video, index: False, Finish)
+    back = held.load(tmp_path, lambda firsts: set(), Finish)
     assert [type(i).__name__ for i in back] == ["Batch", "Finish", "Batch", "Finish"]
     assert np.array_equal(back[0].vectors, vectors) and back[3].message == "cut short"
     first = back[0].frames
@@ -48,7 +48,7 @@ def test_held_batches_round_trip_without_pickle(tmp_path):
     with np.load(held.path(tmp_path), allow_pickle=False) as data:  # plain arrays only
         assert json.loads(str(data["meta"]))["items"][1]["kind"] == "finish"
     # a batch the catalog has already (committed before a crash) is not loaded again
-    again = held.load(tmp_path, lambda video, index: video == 4, Finish)
+    again = held.load(tmp_path, lambda firsts: {f for f in firsts if f[0] == 4}, Finish)
     assert [i.video_id for i in again] == [4, 5, 5]
 
 
