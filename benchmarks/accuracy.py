@@ -152,7 +152,9 @@ def make_goals(videos: list[dict], ks: list[int], pvu: list[dict]) -> list[dict]
             if (q["k_every"] == 10 and q["method"] == "auto" and q["kind"] == "common"
                     and q["strategy"] == "uniform"):
                 goals.append(c.goal(f"{v['video']} {q['predicate']} ({q['share']:.0%} of "
-                                    "frames), 1 in 10: F1 >= 0.9", f"{q['f1']:.2f}",
+                                    "frames), 1 in 10: F1 >= 0.9 (the detector's own "
+                                    "consecutive-frame F1)",
+                                    f"{q['f1']:.2f} ({q['detector_f1']:.2f})",
                                     q["f1"] >= 0.9))
     for r in pvu:
         if r["k"] == 10:
@@ -208,7 +210,8 @@ def main(argv: list[str] | None = None) -> dict:
     c.print_table("Queries, hidden frames", queries, [
         ("video", "video"), ("k_every", "1 in K"), ("strategy", "labels"),
         ("predicate", "predicate"), ("share", "matches"), ("kind", "kind"),
-        ("method", "method"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1")])
+        ("method", "method"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
+        ("detector_f1", "detector's consecutive F1")])
     goals = c.print_goals(make_goals(videos, args.ks, pvu))
     plot(videos, out / "accuracy.png", note)
     result = {"benchmark": "accuracy", "machine": c.machine(), "note": note, "ks": args.ks,

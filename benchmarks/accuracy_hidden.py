@@ -103,12 +103,25 @@ def predicates(truth: np.ndarray, cls: str) -> list[dict]:
     return out + ([rare] if rare else [])
 
 
-def agreement(data, y: np.ndarray) -> float:
-    """Share of frames within +-1 of the previous frame of the same video."""
+def consecutive(data) -> tuple[np.ndarray, np.ndarray]:
+    """(previous, next) positions of consecutive frames of the same video."""
     order = np.lexsort((data.ts, data.video_of))
     same = data.video_of[order][1:] == data.video_of[order][:-1]
-    diff = np.abs(np.diff(y[order]))[same]
-    return float(np.mean(diff <= 1)) if len(diff) else float("nan")
+    return order[:-1][same], order[1:][same]
+
+
+def agreement(data, y: np.ndarray) -> float:
+    """Share of frames within +-1 of the previous frame of the same video."""
+    prev, nxt = consecutive(data)
+    return float(np.mean(np.abs(y[nxt] - y[prev]) <= 1)) if len(prev) else float("nan")
+
+
+def consecutive_f1(data, y: np.ndarray, k: int) -> float:
+    """F1 of `count >= k` guessed from the previous frame's detector count: the detector's
+    own frame-to-frame consistency on the predicate (a ceiling for any propagation that is
+    measured against per-frame detections, as the +-1 agreement is for counts)."""
+    prev, nxt = consecutive(data)
+    return prf(y[nxt] >= k, y[prev] >= k)["f1"] if len(prev) else float("nan")
 
 
 def prf(truth: np.ndarray, guess: np.ndarray) -> dict:
@@ -144,7 +157,8 @@ def run_video(path: Path, ks: list[int],
         truth = data.counts[cls]
         out["classes"][cls] = {"per_frame": float(truth.mean()), "agreement": agreement(
             data, truth), "target": bool(truth.mean() >= TARGET_RATE),
-            "predicates": predicates(truth, cls)}
+            "predicates": [{**q, "detector_f1": consecutive_f1(data, truth, q["k"])}
+                           for q in predicates(truth, cls)]}
 
     for k in ks:
         for name, strategy in placement.items():
@@ -201,6 +215,6 @@ def _measure(data, classes: list[str], out: dict, k: int, strategy: str, kept: n
                 out["queries"].append({"video": out["video"], "k_every": k,
                                        "strategy": strategy, "method": method,
                                        **{key: q[key] for key in ("predicate", "share",
-                                                                  "kind")},
+                                                                  "kind", "detector_f1")},
                                        **prf(want, got)})
 

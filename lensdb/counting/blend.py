@@ -10,7 +10,9 @@ class from the store's own labels):
 - the embedding model (kNN) misses x_t with a variance `v` that does not depend on where
   the frame sits between labels.
 `q` and `eta2` come from a non-negative least-squares fit of two things every labelled
-store has: the squared step between consecutive labels of a video (q*dt + 2*eta2) and the
+store has: the squared change between labels of a video one to four labels apart
+(q*dt + 2*eta2: a variogram, whose several lags separate the slope from the intercept; with
+consecutive steps alone and evenly spaced labels the two are nearly collinear) and the
 squared miss of interpolation at held-out labels (the bridge variance + eta2). `v` is the
 embedding model's held-out MSE less `eta2`. The blend weighs the interpolation by
 v / (v + its variance) (inverse variances): next to a label it is the interpolation, in the
@@ -40,8 +42,9 @@ class Blend:
     @classmethod
     def fit(cls, steps: tuple[np.ndarray, np.ndarray], held: Interpolated,
             held_y: np.ndarray, held_emb: np.ndarray) -> Blend:
-        """`steps`: (dt, squared count change) of consecutive labels; `held`: interpolation
-        at held-out labels (counts `held_y`), `held_emb`: the embedding model there."""
+        """`steps`: (dt, squared count change) of label pairs (`label_steps`); `held`:
+        interpolation at held-out labels (counts `held_y`), `held_emb`: the embedding model
+        there."""
         dt, d2 = steps
         both = held.inside & np.isfinite(held.dt_before) & np.isfinite(held.dt_after)
         a, b = held.dt_before[both], held.dt_after[both]
@@ -82,14 +85,20 @@ class Blend:
                 "embedding_variance": self.v}
 
 
-def label_steps(video: np.ndarray, ts: np.ndarray, y: np.ndarray
+def label_steps(video: np.ndarray, ts: np.ndarray, y: np.ndarray, lags: int = 4
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(dt, squared change) between consecutive labels of the same video, in time order."""
+    """(dt, squared count change) between labels of the same video 1..`lags` apart in time
+    order (a variogram: several lags separate the drift's slope from the flicker's
+    intercept far better than consecutive steps alone)."""
     video, ts, y = np.asarray(video), np.asarray(ts, np.float64), np.asarray(y, np.float64)
     order = np.lexsort((ts, video))
     v, t, c = video[order], ts[order], y[order]
-    same = (v[1:] == v[:-1]) & (t[1:] > t[:-1])
-    return (t[1:] - t[:-1])[same], ((c[1:] - c[:-1]) ** 2)[same]
+    dts, d2s = [], []
+    for lag in range(1, lags + 1):
+        same = (v[lag:] == v[:-lag]) & (t[lag:] > t[:-lag])
+        dts.append((t[lag:] - t[:-lag])[same])
+        d2s.append(((c[lag:] - c[:-lag]) ** 2)[same])
+    return np.concatenate(dts), np.concatenate(d2s)
 
 
 def _bridge(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -123,6 +123,7 @@ def test_accuracy_quick(tmp_path, offline_pair):
                and q["strategy"] == "uniform"]
     assert queries and all(0.2 <= q["share"] <= 0.8 for q in queries)
     assert all(q["f1"] > 0.5 for q in queries if q["k_every"] == 5)
+    assert all(0.5 < q["detector_f1"] <= 1.0 for q in queries)  # bikes' own consistency
     # placed vs uniform: one row per class and K; on bikes.mp4 placement wins on the whole
     # (geometric mean of placed / uniform fill-in MAE over classes and K)
     pvu = result["placed_vs_uniform"]
@@ -133,6 +134,20 @@ def test_accuracy_quick(tmp_path, offline_pair):
     assert float(np.exp(np.mean(np.log(ratios)))) < 1.0, ratios
     goals = [g["goal"] for g in result["goals"]]
     assert any("placed fill-in MAE < uniform" in g for g in goals)
+
+
+def test_the_detectors_consecutive_f1_pairs_frames_of_one_video_in_time_order():
+    from types import SimpleNamespace
+
+    from lensdb.bench.accuracy_hidden import consecutive_f1
+
+    # two videos, stored out of time order; the predicate count >= 2 flips once in each
+    data = SimpleNamespace(ts=np.array([0.2, 0.0, 0.1, 0.0, 0.1, 0.2]),
+                           video_of=np.array([1, 1, 1, 2, 2, 2]))
+    y = np.array([5, 0, 3, 0, 0, 0])  # video 1 in time: 0, 3, 5; video 2: 0, 0, 0
+    # pairs (0 -> 3), (3 -> 5), (0 -> 0), (0 -> 0): one miss, one hit; a pair across the
+    # videos (5 -> 0) would add a false positive
+    assert consecutive_f1(data, y, 2) == pytest.approx(2 * 1 / (2 * 1 + 1))
 
 
 def test_placed_strategy_budget_and_oracle():

@@ -34,6 +34,25 @@ def test_the_error_model_recovers_drift_and_flicker():
     assert blend.v == pytest.approx(0.25, rel=0.3)
 
 
+def test_several_lags_estimate_drift_and_flicker_better_than_consecutive_steps():
+    def relative_errors(lags: int) -> np.ndarray:
+        errs = []
+        for seed in range(10):  # short footage: 240 labels, 60 of them held out
+            x, y, ts = drifting_counts(seed, n=3000)
+            video = np.zeros(len(y), int)
+            lab = np.arange(0, len(y), 10)
+            kept, held = lab[lab % 50 != 0], lab[lab % 50 == 0]
+            interp = interpolate(video[kept], ts[kept], y[kept], video[held], ts[held])
+            blend = Blend.fit(label_steps(video[kept], ts[kept], y[kept], lags), interp,
+                              y[held], x[held])
+            errs.append((abs(blend.q / 0.4 - 1), abs(blend.eta2 / 0.3 - 1)))
+        return np.mean(errs, axis=0)
+
+    one, four = relative_errors(1), relative_errors(4)
+    assert (four < 0.7 * one).all()
+    assert (four < 0.25).all()
+
+
 def test_weights_follow_the_distance_to_the_labels():
     blend = Blend(q=0.5, eta2=0.2, v=0.3)
     lv, lt, ly = np.zeros(3, int), np.array([0.0, 10.0, 10.5]), np.array([2.0, 4.0, 4.0])
