@@ -118,8 +118,8 @@ def agreement(data, y: np.ndarray) -> float:
 
 def consecutive_f1(data, y: np.ndarray, k: int) -> float:
     """F1 of `count >= k` guessed from the previous frame's detector count: the detector's
-    own frame-to-frame consistency on the predicate (a ceiling for any propagation that is
-    measured against per-frame detections, as the +-1 agreement is for counts)."""
+    own frame-to-frame consistency on the predicate, as the +-1 agreement is for counts (a
+    reference, not a bound: the guess carries two frames' flicker)."""
     prev, nxt = consecutive(data)
     return prf(y[nxt] >= k, y[prev] >= k)["f1"] if len(prev) else float("nan")
 
