@@ -5,20 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from count_scenes import drifting_counts, scene
 
 from lensdb.counting.blend import Blend, label_steps
 from lensdb.counting.config import TrainConfig
-from lensdb.counting.fit import Frames, fit_class
+from lensdb.counting.fit import fit_class
 from lensdb.counting.interpolate import interpolate
-
-DIM = 32
-
-
-def drifting_counts(seed: int, n: int = 40000, q: float = 0.4, eta2: float = 0.3):
-    """A random walk (variance q per second, 10 frames a second) plus independent noise."""
-    rng = np.random.default_rng(seed)
-    x = 6 + np.cumsum(rng.normal(0, np.sqrt(q / 10), n))
-    return x, x + rng.normal(0, np.sqrt(eta2), n), np.arange(n) / 10.0
 
 
 def test_the_error_model_recovers_drift_and_flicker():
@@ -62,19 +54,6 @@ def test_weights_follow_the_distance_to_the_labels():
     assert w[3] == 0.0  # past the last label by more than a spacing: the embedding only
     out = blend.predict(at, np.full(4, 9.0), np.full(4, 7.0))
     assert out[3] == pytest.approx(7.0) and 3.0 < out[1] < 9.0
-
-
-def scene(seed: int, n: int = 800, every: int = 10):
-    """Counts that drift and flicker, embeddings that see the true count (not the flicker)."""
-    rng = np.random.default_rng(seed)
-    x = np.clip(np.rint(5 + np.cumsum(rng.normal(0, 0.3, n))), 0, 15)
-    y = np.maximum(x + rng.choice([-1, 0, 1], size=n, p=[0.175, 0.65, 0.175]), 0)
-    basis = np.random.default_rng(99).normal(size=(3, DIM))
-    v = (basis[0] + 0.25 * x[:, None] * basis[1] + 0.12 * rng.normal(size=(n, DIM))
-         + np.sin(np.arange(n) / 50)[:, None] * basis[2])
-    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
-    lab = np.flatnonzero(np.arange(n) % every == 0)
-    return Frames(v, np.zeros(n, int), np.arange(n) / 10.0, lab, y[lab].astype(np.float32)), y
 
 
 def test_the_blend_learns_on_held_out_frames():
