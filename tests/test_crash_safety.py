@@ -82,13 +82,16 @@ def test_kill_9_mid_ingest_then_resume_counts_exactly(tmp_path, make_video, offl
 
 
 def test_info_in_another_process_answers_during_an_ingest(tmp_path, make_video, offline_pair):
-    video = make_video(n_frames=700, fps=25, size=(160, 120))
+    n_frames = 1000
+    video = make_video(n_frames=n_frames, fps=25, size=(160, 120))
     store = tmp_path / "store"
+    # untimed, before the ingest starts: the first call pays this process's imports, which
+    # on a loaded machine took most of the ingest's time once
+    lensdb.open(str(tmp_path / "warm-up"), create=True).info()
     proc = subprocess.Popen(_ingest_cmd(video, store, batch=4), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         _wait_for_frames(store, 8, proc)
-        lensdb.open(str(store)).info()  # untimed: the first call also pays this process's imports
         seen, waits = [], []
         while proc.poll() is None and len(seen) < 40:
             t0 = time.monotonic()
@@ -96,7 +99,8 @@ def test_info_in_another_process_answers_during_an_ingest(tmp_path, make_video, 
             waits.append(time.monotonic() - t0)
             time.sleep(0.05)
         assert seen == sorted(seen) and seen[0] > 0
-        assert sum(n < 700 for n in seen) >= 3  # answered while the ingest was running
+        during = sum(n < n_frames for n in seen)
+        assert during >= 3, seen  # answered while the ingest was running
         # a reader waits at most for one batch's commit; generous for a loaded 2-core machine
         assert statistics.median(waits) < 1.0 and max(waits) < 8.0
         out = subprocess.run([*LENSDB, "info", "--store", str(store), "--json"],
@@ -106,4 +110,4 @@ def test_info_in_another_process_answers_during_an_ingest(tmp_path, make_video, 
     finally:
         proc.wait(timeout=300)
     assert proc.returncode == 0
-    assert lensdb.open(str(store)).info()["frames"] == 700
+    assert lensdb.open(str(store)).info()["frames"] == n_frames
