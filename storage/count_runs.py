@@ -32,7 +32,7 @@ from collections.abc import Iterable
 import duckdb
 import pyarrow as pa
 
-from lensdb.storage.layout_facts import Stamp, frames_stamp, prediction_rows
+from lensdb.storage.layout_facts import Now, Stamp
 
 SOURCES = ("predicted", "best")
 
@@ -108,16 +108,15 @@ def stamps(con) -> dict[tuple[str, str], tuple[Stamp, bool]]:
             for s, c, n, last, r, ok in rows}
 
 
-def serves(con, source: str, classes: list[str]) -> bool:
+def serves(con, source: str, classes: list[str], current: Now | None = None) -> bool:
     """Whether the kept runs of `source` for every class in `classes` describe the store
     as it is now, with times in frame order (a moment's start and end are then the times
     of its first and last frames)."""
     kept = stamps(con)
     if not classes or any(not kept.get((source, cls), (None, False))[1] for cls in classes):
         return False
-    now = frames_stamp(con)
-    return all(kept[(source, cls)][0] == Stamp(now.frames, now.last_frame,
-                                               prediction_rows(con, cls)) for cls in classes)
+    current = current or Now(con)
+    return all(kept[(source, cls)][0] == current.of(cls) for cls in classes)
 
 
 def record(con, keep: dict[str, Stamp], rewritten: Iterable[str],

@@ -31,7 +31,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from lensdb.storage.layout_facts import Stamp, frames_stamp, prediction_rows
+from lensdb.storage.layout_facts import Now, Stamp, frames_stamp, prediction_rows
 
 SAMPLE_FRAMES = 20_000  # labelled frames the kept sample holds (the estimate reads at most)
 SEED = 1105  # of the hash that orders the frames at random (the estimate's seed)
@@ -54,7 +54,8 @@ def stamps(con) -> dict[str, tuple[Stamp, int, int]]:
             for c, n, last, r, seed, size in rows}
 
 
-def serves(con, classes: list[str], labelled: int, size: int | None, seed: int) -> bool:
+def serves(con, classes: list[str], labelled: int, size: int | None, seed: int,
+           current: Now | None = None) -> bool:
     """Whether the kept sample holds what the estimate would read for `classes` on a store
     with `labelled` labelled frames: the `size` of smallest hash under `seed`, or all of
     them (size None); with every stamp current."""
@@ -62,14 +63,15 @@ def serves(con, classes: list[str], labelled: int, size: int | None, seed: int) 
     base = st.get(ALL)
     if base is None or base[1] != seed or any("[" in cls for cls in classes):
         return False
-    now = frames_stamp(con)
+    current = current or Now(con)
+    now = current.frames()
     if base[0] != Stamp(now.frames, now.last_frame, labelled):
         return False
     if not (labelled <= base[2] if size is None else size <= base[2]):
         return False
     for cls in classes:
         s = st.get(cls)
-        if s is None or s[0] != Stamp(now.frames, now.last_frame, prediction_rows(con, cls)):
+        if s is None or s[0] != current.of(cls):
             return False
     return True
 

@@ -56,6 +56,29 @@ def prediction_rows(con, cls: str) -> int:
                            ).fetchall()[0][0])
 
 
+class Now:
+    """The store's state as the stamps describe it, read once each through one connection:
+    the readers of recorded facts, kept runs and the kept sample compare with the same
+    counts, which a query would otherwise count once per reader."""
+
+    def __init__(self, con):
+        self.con = con
+        self._frames: Stamp | None = None
+        self._rows: dict[str, int] = {}
+
+    def frames(self) -> Stamp:
+        if self._frames is None:
+            self._frames = frames_stamp(self.con)
+        return self._frames
+
+    def of(self, cls: str) -> Stamp:
+        """The stamp of a per-class fact of `cls` now."""
+        if cls not in self._rows:
+            self._rows[cls] = prediction_rows(self.con, cls)
+        f = self.frames()
+        return Stamp(f.frames, f.last_frame, self._rows[cls])
+
+
 def stored(con) -> dict[tuple[str, str], tuple[Stamp, bool]]:
     """Every recorded fact: (fact, class) -> (stamp, value); {} on a store without them."""
     try:
@@ -67,17 +90,18 @@ def stored(con) -> dict[tuple[str, str], tuple[Stamp, bool]]:
             for f, c, n, last, r, v in rows}
 
 
-def read(con) -> dict[tuple[str, str], bool | int]:
+def read(con, current: Now | None = None) -> dict[tuple[str, str], bool | int]:
     """The facts that hold for the store as it is now: value per (fact, class), the count
     for `labelled`. Costs a few metadata-sized queries (about 1 ms each at 10^7 frames)."""
     facts = stored(con)
     if not facts:
         return {}
-    now = frames_stamp(con)
+    current = current or Now(con)
+    now = current.frames()
     out: dict[tuple[str, str], bool | int] = {}
     for (fact, cls), (stamp, value) in facts.items():
         if fact == ALIGNED:
-            if stamp == Stamp(now.frames, now.last_frame, prediction_rows(con, cls)):
+            if stamp == current.of(cls):
                 out[(fact, cls)] = value
         elif (stamp.frames, stamp.last_frame) == (now.frames, now.last_frame):
             if fact != LABELLED:

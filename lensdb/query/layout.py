@@ -69,11 +69,12 @@ class Layout:
         self._runs: bool | None = None
         self._atoms: dict[p.VideoMatch, sq.Atom] = {}
         self._recorded: dict | None = None
+        self._now = lf.Now(con)  # the store's stamps, counted once for every reader
 
     def recorded(self) -> dict:
         """The facts the writers recorded that hold now (storage.layout_facts.read)."""
         if self._recorded is None:
-            self._recorded = lf.read(self.con)
+            self._recorded = lf.read(self.con, self._now)
         return self._recorded
 
     def labelled(self) -> int:
@@ -88,11 +89,12 @@ class Layout:
         (None: every labelled frame), so the estimate can read it instead of scanning."""
         seed = sample.seed if sample is not None else es.SEED
         size = None if sample is None else sample.size
-        return estimate_sample.serves(self.con, classes, self.labelled(), size, seed)
+        return estimate_sample.serves(self.con, classes, self.labelled(), size, seed,
+                                      self._now)
 
     def count_runs(self, source: str, classes: list[str]) -> bool:
         """Whether the runs of rounded counts the writers keep are current for `classes`."""
-        return count_runs.serves(self.con, source, classes)
+        return count_runs.serves(self.con, source, classes, self._now)
 
     def _one(self, sql: str, params: list | None = None) -> tuple:
         return self.con.execute(sql, params or []).fetchall()[0]
