@@ -151,8 +151,7 @@ def run_video(path: Path, ks: list[int],
         raise ValueError(f"{path.name}: the cached store is not labelled on every frame")
     classes = choose_classes(data, every)
     out: dict[str, Any] = {"video": path.name, "frames": len(data.frame_ids), "classes": {},
-                           "rows": [],
-           "queries": []}
+                           "rows": [], "queries": [], "estimates": []}
     for cls in classes:
         truth = data.counts[cls]
         out["classes"][cls] = {"per_frame": float(truth.mean()), "agreement": agreement(
@@ -185,6 +184,7 @@ def run_video(path: Path, ks: list[int],
 def _measure(data, classes: list[str], out: dict, k: int, strategy: str, kept: np.ndarray,
              split) -> None:
     """Fit on the `kept` labels, append the hidden frames' figures to out rows / queries."""
+    from lensdb.bench import accuracy_estimates as ae
     from lensdb.counting import TrainConfig
     from lensdb.counting.fit import Frames, fit_class
     from lensdb.counting.metrics import rounded
@@ -197,6 +197,17 @@ def _measure(data, classes: list[str], out: dict, k: int, strategy: str, kept: n
         preds = {m: fit.deploy[m] for m in METHODS if m in fit.deploy}
         preds["auto"] = fit.deploy[fit.method]
         base_mae = float(np.mean(np.abs(preds["constant"][hidden] - truth[hidden])))
+        where = {"video": out["video"], "k": k, "strategy": strategy, "class": cls,
+                 "labels": len(kept)}
+        oof = fit.oof[fit.method]
+        out["estimates"].append({**where, "predicate": f"avg(count({cls}))", **ae.mean_row(
+            truth[kept], oof, truth, preds["auto"], hidden)})
+        out["estimates"] += [{**where, "predicate": f"{r['kind']}(count({cls}))", **r} for r in
+                             ae.extreme_rows(truth[kept], oof, truth, preds["auto"], hidden)]
+        for q in out["classes"][cls]["predicates"]:
+            out["estimates"] += [{**where, "predicate": q["predicate"], **r} for r in
+                                 ae.selection_rows(truth[kept], oof, truth[hidden],
+                                                   preds["auto"][hidden], q["k"])]
         for method, p in preds.items():
             err = p[hidden] - truth[hidden]
             mae = float(np.mean(np.abs(err)))

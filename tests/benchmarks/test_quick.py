@@ -134,6 +134,13 @@ def test_accuracy_quick(tmp_path, offline_pair):
     assert float(np.exp(np.mean(np.log(ratios)))) < 1.0, ratios
     goals = [g["goal"] for g in result["goals"]]
     assert any("placed fill-in MAE < uniform" in g for g in goals)
+    # the error estimates a query would print, against the hidden truth: one avg row per
+    # class and K, precision and recall rows for the predicates; none overstated here
+    summary = {s["kind"]: s for s in result["estimates"] if s["strategy"] == "uniform"}
+    assert summary["avg"]["cases"] == 2 * len(video["classes"])
+    assert summary["precision"]["cases"] > 0 and summary["recall"]["cases"] > 0
+    assert all(s["below"] == 0 for s in summary.values()), summary
+    assert (tmp_path / "estimates.csv").stat().st_size > 0
 
 
 def test_the_detectors_consecutive_f1_pairs_frames_of_one_video_in_time_order():

@@ -93,11 +93,29 @@ def test_metric_code_matches_ultralytics_val(trained):
     assert ours["map50_95"] == pytest.approx(m.box.map, abs=1e-6)
     assert ours["precision"] == pytest.approx(m.box.mp, abs=1e-6)
     assert ours["recall"] == pytest.approx(m.box.mr, abs=1e-6)
-    # lensdb detector eval (single-label predict, then the same metric) is close to it
+    # lensdb detector eval predicts one class per box, then scores with the same metric;
+    # ultralytics' val NMS keeps every class above conf per box (multi_label=True, fixed in
+    # its code), which lifts a weak model's mAP by up to ~0.1 (0.34 vs 0.22 seen). So the
+    # comparison is with val's own NMS set to one label per box.
+    import ultralytics.models.yolo.detect.val as val_module
+
     from lensdb.detector.evaluate import evaluate_checkpoint
 
+    multi = val_module.nms.non_max_suppression
+
+    def one_label(*args, **kwargs):
+        return multi(*args, **{**kwargs, "multi_label": False})
+
+    val_module.nms.non_max_suppression = one_label
+    try:
+        single = YOLO(summary["checkpoints"]["best.pt"]).val(
+            data=str(data), imgsz=64, batch=16, device="cpu", plots=False, verbose=False,
+            workers=0)
+    finally:
+        val_module.nms.non_max_suppression = multi
     ev = evaluate_checkpoint(summary["checkpoints"]["best.pt"], data, "val")
-    assert abs(ev["map50"] - m.box.map50) < 0.1
+    assert abs(ev["map50"] - single.box.map50) < 0.05
+    assert ev["map50"] <= m.box.map50 + 0.02  # one label per box never gains much
     assert np.isfinite(ev["map50_95"])
 
 

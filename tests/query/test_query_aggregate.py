@@ -9,7 +9,12 @@ import pytest
 from query_oracle import like, make_store
 
 from lensdb.query import run_query
-from lensdb.query.estimate import wilson
+from lensdb.query.estimate import (
+    extreme_error_bound,
+    mean_error_bound,
+    ratio_error_bound,
+    wilson,
+)
 
 SOURCES = ("best", "predicted", "detected")
 
@@ -132,6 +137,28 @@ def test_wilson_interval_known_values():
     assert wilson(0, 5)["low"] == 0.0 and wilson(5, 5)["high"] == 1.0
 
 
+def test_a_few_labels_that_agree_never_claim_an_exact_mean():
+    # 4 held-out frames predicted without error (the counts never changed there): the
+    # residuals alone would give +-0; 4 frames still allow one object wrong in 3 of 4 frames
+    assert mean_error_bound(0.0, 0.0, 4) == pytest.approx(0.75)
+    assert mean_error_bound(0.0, 0.0, 300) == pytest.approx(0.01)
+    # with many residuals the spread decides, the floor does not
+    assert mean_error_bound(0.1, 1.0, 400) == pytest.approx(0.1 + 1.96 / 20)
+
+
+def test_a_max_is_bounded_for_every_predicted_frame_at_once():
+    # one frame's error is within about 2 sd 95% of the time; the max of 700 frames needs
+    # every one of them within the bound: Student t (79 dof) at 1 - 0.025/700, x sqrt(1 + 1/n)
+    assert extreme_error_bound(0.0, 1.0, 80, 700) == pytest.approx(4.22, abs=0.01)
+    assert extreme_error_bound(0.0, 1.0, 80, 1) == pytest.approx(2.00, abs=0.01)
+    assert extreme_error_bound(0.0, 1.0, 27, 700) > extreme_error_bound(0.0, 1.0, 80, 700)
+    # no error seen in 80 residuals cannot rule out a wrong frame among 700: one object
+    assert extreme_error_bound(0.0, 0.0, 80, 700) == 1.0
+    # 8,000 residuals without an error rule out one among 100 (100 x 3/8000 < 0.05)
+    assert extreme_error_bound(0.0, 0.0, 8000, 100) == 0.0
+    assert extreme_error_bound(0.3, 1.0, 80, 0) == 0.0  # nothing predicted: exact
+
+
 def test_estimate_falls_back_to_in_sample(tmp_path):
     store = make_store(tmp_path / "s", all_in_train=True)
     est = run_query(store, "count(person) > 2").estimate
@@ -164,9 +191,9 @@ def test_aggregate_error_from_held_out_residuals(store, oracle, text, func, wher
     assert stats["mae"] == pytest.approx(statistics.fmean(abs(r) for r in res))
     domain = [f for f in oracle.domain(classes, "best") if where is None or where(f)]
     n, u = len(domain), sum(1 for f in domain if not f.labelled)
-    systematic = abs(bias) + 1.96 * sd / math.sqrt(len(res))
+    systematic = max(abs(bias) + 1.96 * sd / math.sqrt(len(res)), 3 / len(res))
     want = {"avg": u / n * systematic, "sum": u * systematic,
-            "max": stats["p95_abs_error"]}[func]
+            "max": extreme_error_bound(bias, sd, len(res), u)}[func]
     assert result.rows[0]["±" + result.columns[0]] == pytest.approx(want)
 
 
@@ -175,8 +202,21 @@ def test_frames_error_from_precision_and_recall(store, oracle):
     sel = result.estimate["selection"]
     u = sum(1 for f in oracle.select(lambda f: f.c("person") > 2, ["person"], "best")
             if not f.labelled)
+    assert result.rows[0]["±frames"] == pytest.approx(
+        ratio_error_bound(sel["precision"], sel["recall"], u))
+    # the bound contains the point estimate of the miscount, u x |precision / recall - 1|
     ratio = sel["precision"]["value"] / sel["recall"]["value"]
-    assert result.rows[0]["±frames"] == pytest.approx(u * abs(ratio - 1))
+    assert result.rows[0]["±frames"] >= u * abs(ratio - 1)
+
+
+def test_a_selection_that_was_always_right_on_few_frames_is_not_claimed_exact():
+    # 5 labelled matches, all predicted right: precision and recall 1, ratio 1; the Wilson
+    # intervals (0.57 to 1) still leave room, so the bound is not 0
+    perfect = wilson(5, 5)
+    assert ratio_error_bound(perfect, perfect, 100) > 10
+    many = wilson(500, 500)
+    assert 0 < ratio_error_bound(many, many, 100) < ratio_error_bound(perfect, perfect, 100)
+    assert ratio_error_bound(wilson(0, 5), perfect, 100) is None  # no true positive
 
 
 def test_result_to_dict_is_strict_json(store):
