@@ -37,7 +37,7 @@ group of N frames of which U were answered by the predictor (the rest are exact 
 - frames: when the WHERE has counts, the selection's true size is its labelled matches
   plus U x precision / recall; the bound is U x the farther end of that ratio's 95% range
   from 1, the range from the two intervals on a log scale (each interval's width read as
-  4 x 1.96 standard errors of its log, so a few frames all right do not claim ±0), else 0.
+  2 x 1.96 standard errors of its log, so a few frames all right do not claim ±0), else 0.
   (U x |precision / recall - 1|, used before, held in 22 of 42 cases of `lensdb bench
   accuracy`: a point estimate of the bias, not a bound.)
 """
