@@ -29,9 +29,25 @@ from lensdb.query.estimate import (
 )
 
 
-def _confusion(truth: np.ndarray, guess: np.ndarray) -> tuple[int, int, int]:
+def confusion(truth: np.ndarray, guess: np.ndarray) -> tuple[int, int, int]:
+    """(tp, fp, fn) of boolean guesses against boolean truth."""
     return (int(np.sum(truth & guess)), int(np.sum(~truth & guess)),
             int(np.sum(truth & ~guess)))
+
+
+def prf(truth: np.ndarray, guess: np.ndarray) -> dict:
+    """Precision, recall (NaN where undefined) and F1 of boolean guesses."""
+    tp, fp, fn = confusion(truth, guess)
+    p = tp / (tp + fp) if tp + fp else float("nan")
+    r = tp / (tp + fn) if tp + fn else float("nan")
+    f1 = 2 * p * r / (p + r) if tp else 0.0
+    return {"precision": p, "recall": r, "f1": f1}
+
+
+def _residuals(y_kept: np.ndarray, oof: np.ndarray) -> tuple[float, float, int]:
+    """(bias, sample sd, n) of the out-of-fold residuals, as the query's SQL reads them."""
+    r = np.asarray(oof, np.float64) - y_kept
+    return float(r.mean()), float(np.std(r, ddof=1)) if len(r) > 1 else 0.0, len(r)
 
 
 def _verdict(value: float, low: float, high: float, tol: float = 1e-9) -> str:
@@ -46,14 +62,12 @@ def selection_rows(y_kept: np.ndarray, oof: np.ndarray, y_hidden: np.ndarray,
     """Estimated (from the labelled frames' out-of-fold predictions) and actual (hidden
     frames) precision and recall of `count >= k`, and the number of frames it selects;
     no row where an estimate or the truth is undefined."""
-    estimate = precision_recall(*_confusion(y_kept >= k, rounded(oof) >= k))
-    tp, fp, fn = _confusion(y_hidden >= k, rounded(pred_hidden) >= k)
-    actual = {"precision": tp / (tp + fp) if tp + fp else None,
-              "recall": tp / (tp + fn) if tp + fn else None}
+    estimate = precision_recall(*confusion(y_kept >= k, rounded(oof) >= k))
+    actual = prf(y_hidden >= k, rounded(pred_hidden) >= k)
     out = []
     for kind in ("precision", "recall"):
         est, got = estimate[kind], actual[kind]
-        if est is None or got is None:
+        if est is None or np.isnan(got):
             continue
         out.append({"kind": kind, "estimate": est["value"], "low": est["low"],
                     "high": est["high"], "n": est["n"], "actual": got,
@@ -75,10 +89,8 @@ def mean_row(y_kept: np.ndarray, oof: np.ndarray, y_all: np.ndarray, deployed: n
              hidden: np.ndarray) -> dict:
     """`avg(count)` over every frame as a query answers it (labels where there are labels),
     its ± bound from the out-of-fold residuals, and the true average."""
-    residuals = np.asarray(oof, np.float64) - y_kept
-    n = len(residuals)
-    sd = float(np.std(residuals, ddof=1)) if n > 1 else 0.0
-    half = len(hidden) / len(y_all) * mean_error_bound(float(residuals.mean()), sd, n)
+    bias, sd, n = _residuals(y_kept, oof)
+    half = len(hidden) / len(y_all) * mean_error_bound(bias, sd, n)
     value = (float(y_kept.sum()) + float(deployed[hidden].sum())) / len(y_all)
     truth = float(np.mean(y_all))
     return {"kind": "avg", "estimate": value, "low": value - half, "high": value + half,
@@ -89,10 +101,8 @@ def extreme_rows(y_kept: np.ndarray, oof: np.ndarray, y_all: np.ndarray,
                  deployed: np.ndarray, hidden: np.ndarray) -> list[dict]:
     """`max(count)` and `min(count)` over every frame as a query answers them, their ±
     bound from the out-of-fold residuals, and the truth."""
-    residuals = np.asarray(oof, np.float64) - y_kept
-    n = len(residuals)
-    sd = float(np.std(residuals, ddof=1)) if n > 1 else 0.0
-    half = extreme_error_bound(float(residuals.mean()), sd, n, len(hidden))
+    bias, sd, n = _residuals(y_kept, oof)
+    half = extreme_error_bound(bias, sd, n, len(hidden))
     best = np.asarray(y_all, np.float64).copy()
     best[hidden] = deployed[hidden]
     out = []
@@ -118,12 +128,12 @@ def summary(rows: list[dict]) -> list[dict]:
     return out
 
 
-def goals(rows: list[dict], goal) -> list[dict]:
-    """LensDB's own aims for its estimates (each label strategy, every K): precision and
-    recall overstated at most 5% of the time; the frames, avg, max and min bounds holding
-    at least 95% of it."""
+def goals(held: list[dict], goal) -> list[dict]:
+    """LensDB's own aims for its estimates, from `summary` (each label strategy, every K):
+    precision and recall overstated at most 5% of the time; the frames, avg, max and min
+    bounds holding at least 95% of it."""
     out = []
-    for s in summary(rows):
+    for s in held:
         where = f"{s['strategy']} labels"
         if s["kind"] in ("frames", "avg", "max", "min"):
             share = s["inside"] / s["cases"]

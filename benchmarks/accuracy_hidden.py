@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from lensdb.bench import accuracy_estimates as ae
 from lensdb.bench import common as c
+from lensdb.bench.accuracy_estimates import prf
 
 DETECTOR, EMBEDDER = "ssd-mobilenet-v2", "mobilenet-v2"  # the offline pair
 PLACE_ROUNDS = 4  # place_labels rounds after the seed (lensdb label's default)
@@ -124,15 +126,6 @@ def consecutive_f1(data, y: np.ndarray, k: int) -> float:
     return prf(y[nxt] >= k, y[prev] >= k)["f1"] if len(prev) else float("nan")
 
 
-def prf(truth: np.ndarray, guess: np.ndarray) -> dict:
-    tp = int(np.sum(truth & guess))
-    fp, fn = int(np.sum(~truth & guess)), int(np.sum(truth & ~guess))
-    p = tp / (tp + fp) if tp + fp else float("nan")
-    r = tp / (tp + fn) if tp + fn else float("nan")
-    f1 = 2 * p * r / (p + r) if tp else 0.0
-    return {"precision": p, "recall": r, "f1": f1}
-
-
 def run_video(path: Path, ks: list[int],
               placement: Placement | dict[str, Placement] | None = None) -> dict:
     """Every figure of one video (see the module docstring); `placement`: one strategy or
@@ -184,7 +177,6 @@ def run_video(path: Path, ks: list[int],
 def _measure(data, classes: list[str], out: dict, k: int, strategy: str, kept: np.ndarray,
              split) -> None:
     """Fit on the `kept` labels, append the hidden frames' figures to out rows / queries."""
-    from lensdb.bench import accuracy_estimates as ae
     from lensdb.counting import TrainConfig
     from lensdb.counting.fit import Frames, fit_class
     from lensdb.counting.metrics import rounded

@@ -10,8 +10,6 @@ import typer
 from lensdb.cli.common import StoreOption, console_err
 from lensdb.errors import LensDBError
 
-MAX_REQUEST_HEAD = 1 << 20  # bytes of request line + headers the server reads (see serve)
-
 HELP = (
     "Serve the store over HTTP: ingest jobs (files or live URLs), queries, search.\n\n"
     "Binds 127.0.0.1 by default. Bound to any other address it refuses to start without a "
@@ -55,6 +53,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from lensdb.service.app import create_app
+        from lensdb.service.limits import MAX_REQUEST_HEAD
         from lensdb.storage.store import default_store_path
 
         store_dir = store or default_store_path()
@@ -63,10 +62,7 @@ def register(app: typer.Typer) -> None:
             f"LensDB serving {store_dir} on http://{host}:{port} (docs at /docs); "
             f"ingest allowed under {', '.join(roots)}"
             + ("; bearer token required" if token else ""), highlight=False)
-        # h11 on purpose (not httptools when installed): one parser, one limit. With its
-        # default limit a request head of ~100-200 KB fails (a reset or a plain-text 400
-        # from the server, which no schema declares), below the longest the API accepts
-        # (parameters of up to 20,000 characters, 12 bytes each once percent-encoded), so
-        # the app could not answer with its declared JSON error.
+        # h11 on purpose (not httptools when installed): one parser, one limit, so a long
+        # request reaches the app and gets its declared JSON error, not a plain-text 400
         uvicorn.run(api, host=host, port=port, log_level=log_level.lower(), http="h11",
                     h11_max_incomplete_event_size=MAX_REQUEST_HEAD)

@@ -10,6 +10,10 @@ from starlette.exceptions import HTTPException
 
 MAX_JSON_BODY = 8 << 20  # bytes: an ingest request of MAX_SOURCES paths of the longest fits
 MAX_IMAGE_BODY = 20 << 20  # bytes: an example image for POST /search
+# bytes of request line + headers the server reads (uvicorn's h11 limit; `lensdb serve`):
+# its default fails heads of ~100-200 KB, below the longest request the API accepts
+# (parameters of up to 20,000 characters, 12 bytes each once percent-encoded)
+MAX_REQUEST_HEAD = 1 << 20
 
 
 class BodyTooLarge(HTTPException):
