@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lensdb.bench import accuracy_ceiling as ceiling
 from lensdb.bench import accuracy_estimates as ae
 from lensdb.bench import common as c
 from lensdb.bench.accuracy_estimates import prf
@@ -152,6 +153,8 @@ def run_video(path: Path, ks: list[int],
             "predicates": [{**q, "detector_f1": consecutive_f1(data, truth, q["k"])}
                            for q in predicates(truth, cls)]}
 
+    guesses = {cls: ceiling.smoothers(data.video_of, data.ts, data.counts[cls])
+               for cls in classes}
     for k in ks:
         for name, strategy in placement.items():
             asked: list[np.ndarray] = []
@@ -170,13 +173,14 @@ def run_video(path: Path, ks: list[int],
             if len(kept) >= 2 * MIN_LABELLED:
                 with contextlib.suppress(LensDBError):
                     split = make_split(data.video_of[kept], data.ts[kept], "time")
-            _measure(data, classes, out, k, name, kept, split)
+            _measure(data, classes, out, k, name, kept, split, guesses)
     return out
 
 
 def _measure(data, classes: list[str], out: dict, k: int, strategy: str, kept: np.ndarray,
-             split) -> None:
-    """Fit on the `kept` labels, append the hidden frames' figures to out rows / queries."""
+             split, guesses: dict[str, list[np.ndarray]]) -> None:
+    """Fit on the `kept` labels, append the hidden frames' figures to out rows / queries,
+    each next to the neighbour ceiling (`accuracy_ceiling`) on the same hidden frames."""
     from lensdb.counting import TrainConfig
     from lensdb.counting.fit import Frames, fit_class
     from lensdb.counting.metrics import rounded
@@ -191,6 +195,7 @@ def _measure(data, classes: list[str], out: dict, k: int, strategy: str, kept: n
         base_mae = float(np.mean(np.abs(preds["constant"][hidden] - truth[hidden])))
         where = {"video": out["video"], "k": k, "strategy": strategy, "class": cls,
                  "labels": len(kept)}
+        best = ceiling.per_frame(guesses[cls], truth, hidden, base_mae)
         oof = fit.oof[fit.method]
         out["estimates"].append({**where, "predicate": f"avg(count({cls}))", **ae.mean_row(
             truth[kept], oof, truth, preds["auto"], hidden)})
@@ -209,15 +214,16 @@ def _measure(data, classes: list[str], out: dict, k: int, strategy: str, kept: n
                 "method": method, "chosen": fit.method if method == "auto" else None,
                 "mae": mae, "mae_vs_constant": mae / base_mae if base_mae else float("nan"),
                 "within1": float(np.mean(np.abs(rounded(p[hidden]) - truth[hidden]) <= 1)),
-                "fill_in_mae": fit.fill_in.get(method, {}).get("mae"),
+                "fill_in_mae": fit.fill_in.get(method, {}).get("mae"), **best,
             })
         for q in out["classes"][cls]["predicates"]:
             want = truth[hidden] >= q["k"]
+            top = ceiling.predicate_f1(guesses[cls], truth, hidden, q["k"])
             for method in ("constant", "interp", "knn", "auto"):
                 got = rounded(preds[method][hidden]) >= q["k"]
                 out["queries"].append({"video": out["video"], "k_every": k,
                                        "strategy": strategy, "method": method,
                                        **{key: q[key] for key in ("predicate", "share",
                                                                   "kind", "detector_f1")},
-                                       **prf(want, got)})
+                                       **prf(want, got), "ceiling_f1": top})
 

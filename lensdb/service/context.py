@@ -4,6 +4,7 @@ embedder. One object on `app.state`, reached through the `context` dependency.""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,20 @@ class ServiceContext:
 
     _kept: list[Store] = field(default_factory=list, repr=False)  # the Store, once it exists
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _bounds: dict[tuple, float | None] = field(default_factory=dict, repr=False)  # see below
+
+    def error_bound(self, key: tuple, compute: Callable[[], float | None]) -> float | None:
+        """A class's error bound, computed once per key (the key names what it depends on:
+        the class, its model and the labels), for this server only; at most 1000 kept."""
+        with self._lock:
+            if key in self._bounds:
+                return self._bounds[key]
+        value = compute()
+        with self._lock:
+            if len(self._bounds) >= 1000:
+                self._bounds.clear()
+            self._bounds[key] = value
+        return value
 
     def store(self) -> Store:
         """The store, kept once it exists so its merged index is reused between searches;

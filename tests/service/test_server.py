@@ -13,14 +13,16 @@ from service_helpers import OFFLINE, wait_for
 FINAL = ("done", "stopped", "failed")
 
 
-def test_a_request_line_of_240_kb_gets_the_apps_json_answer(small_server):
+def test_a_request_line_of_480_kb_gets_the_apps_json_answer(small_server):
     # a search text and a WHERE one character over their limits, 4-byte characters
-    # percent-encoded: 240 KB of request line. uvicorn's h11 gives up on a request head of
+    # percent-encoded: 480 KB of request line. uvicorn's h11 gives up on a request head of
     # about 100-200 KB by default (a reset or a plain-text 400, which no schema declares)
     import socket
 
     host, port = urllib.parse.urlsplit(small_server.url).netloc.split(":")
-    long = urllib.parse.quote("\U0001f697" * 10_001)
+    from lensdb.query.lexer import MAX_QUERY_CHARS
+
+    long = urllib.parse.quote("\U0001f697" * (MAX_QUERY_CHARS + 1))
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(f"GET /search?q={long}&where={long} HTTP/1.1\r\nHost: {host}\r\n"
                      "Connection: close\r\n\r\n".encode())

@@ -11,9 +11,9 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from lensdb.query.lexer import MAX_QUERY_CHARS
 from lensdb.service.context import ServiceContext, context
 from lensdb.service.errors import responses
-from lensdb.service.routes.read import MAX_QUERY_CHARS
 
 router = APIRouter()
 TYPES = {"csv": "text/csv", "json": "application/json",

@@ -11,11 +11,11 @@ from starlette.exceptions import HTTPException
 
 from lensdb import __version__
 from lensdb.errors import LensDBError
+from lensdb.query.lexer import MAX_QUERY_CHARS
 from lensdb.service.context import ServiceContext, context
 from lensdb.service.errors import clean, responses
 from lensdb.service.limits import MAX_IMAGE_BODY
 
-MAX_QUERY_CHARS = 10_000
 GUARANTEE_FIELDS = {"recall", "precision", "error", "confidence", "budget"}
 router = APIRouter()
 

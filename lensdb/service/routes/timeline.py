@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,25 +47,17 @@ def _quote(cls: str) -> str:
     return "'" + cls.replace("'", "''") + "'"
 
 
-_BOUNDS: dict[tuple, float | None] = {}  # (store, class, model, labels) -> error bound
-
-
-def _error_bound(store, cls: str, version: tuple) -> float | None:
+def _error_bound(store, cls: str) -> float | None:
     """The 95% per-frame error bound of the class's predictions on held-out labels (what
-    `avg(count(cls))` reports), kept until the class's model or the labels change."""
+    `avg(count(cls))` reports)."""
     from lensdb.query import run_query
 
-    key = (str(store.root), cls, *version)
-    if key not in _BOUNDS:
-        try:
-            est = run_query(store, f"avg(count({_quote(cls)}))").estimate
-            bound = ((est.get("classes") or {}).get(cls) or {}).get("p95_abs_error")
-        except LensDBError:
-            bound = None
-        if len(_BOUNDS) > 1000:
-            _BOUNDS.clear()
-        _BOUNDS[key] = float(bound) if bound is not None and math.isfinite(bound) else None
-    return _BOUNDS[key]
+    try:
+        est = run_query(store, f"avg(count({_quote(cls)}))").estimate
+        bound = ((est.get("classes") or {}).get(cls) or {}).get("p95_abs_error")
+    except LensDBError:
+        return None
+    return float(bound) if bound is not None and math.isfinite(bound) else None
 
 
 @router.get("/videos/{video_id}/timeline", summary="Counts over time, decimated",
@@ -107,8 +100,9 @@ def timeline(video_id: int,
                 "(SELECT max(created_at) FROM count_models WHERE class = ?), "
                 "(SELECT count(*) FROM frames WHERE labelled)", [cls, cls]))
     for cls in wanted:
-        series[cls]["error_bound"] = (_error_bound(st, cls, versions[cls])
-                                      if series[cls]["predicted"]["t"] else None)
+        series[cls]["error_bound"] = (
+            ctx.error_bound((cls, *versions[cls]), partial(_error_bound, st, cls))
+            if series[cls]["predicted"]["t"] else None)
     video.pop("path")
     return clean({**video, "first": lo, "last": hi, "start": t0, "end": t1,
                   "bucket_seconds": width, "points": points,
