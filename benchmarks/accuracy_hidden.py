@@ -65,7 +65,28 @@ def placed(video: np.ndarray, ts: np.ndarray, vectors: np.ndarray, k: int,
     return np.sort(np.concatenate([seed, more]))
 
 
-STRATEGIES: dict[str, Placement] = {"uniform": uniform, "placed": placed}
+def scene(video: np.ndarray, ts: np.ndarray, vectors: np.ndarray, k: int,
+          oracle: Callable) -> np.ndarray:
+    """What `ingest --detect-every auto --detect-budget 1/k` labels: the scene-change placer
+    over each video's frames in time order, in ingest's CPU batches. It sees the vectors as
+    the store decodes them (ingest: as the embedder made them) and no label; its adaptive
+    threshold keeps about the budget, not exactly it."""
+    from lensdb.config import DEVICE_BATCH
+    from lensdb.counting.placement import SceneChangePlacer
+
+    batch_size = DEVICE_BATCH["cpu"]
+    keep: list[int] = []
+    for v in np.unique(video):
+        mine = np.flatnonzero(video == v)
+        mine = mine[np.argsort(ts[mine], kind="stable")]
+        placer = SceneChangePlacer(1.0 / k)
+        for s in range(0, len(mine), batch_size):
+            batch = mine[s:s + batch_size]
+            keep += [int(batch[i]) for i in placer.choose(vectors[batch])]
+    return np.sort(np.array(keep, np.int64))
+
+
+STRATEGIES: dict[str, Placement] = {"uniform": uniform, "placed": placed, "scene": scene}
 
 
 def labelled_store(video: Path):

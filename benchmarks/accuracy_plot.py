@@ -11,12 +11,14 @@ from lensdb.bench import common as c
 # thin lines: uniform labels
 COLOURS = {"constant": "tab:gray", "interp": "tab:orange", "knn": "tab:green",
            "mlp": "tab:purple", "combo": "tab:blue", "blend": "tab:red"}
-PICKED = {"uniform": {"color": "k", "ls": "-"}, "placed": {"color": "tab:red", "ls": "--"}}
+PICKED = {"uniform": {"color": "k", "ls": "-"}, "placed": {"color": "tab:red", "ls": "--"},
+          "scene": {"color": "tab:cyan", "ls": "--"}}
 
 
 def plot(videos: list[dict], path: Path, note: str) -> None:
     """Per video and class: ±1 and MAE on the hidden frames against the label budget; every
-    method with uniform labels (thin), the picked method with both strategies (thick)."""
+    method with uniform labels (thin), the picked method with each strategy (thick), the
+    neighbour ceiling's MAE on the same hidden frames (`accuracy_ceiling`, dash-dot)."""
     plt = c.pyplot()
     panels = [(v, cls) for v in videos for cls in v["classes"]]
     fig, axes = plt.subplots(len(panels) or 1, 2, figsize=(10, 0.8 + 2.1 * max(1, len(panels))),
@@ -38,6 +40,12 @@ def plot(videos: list[dict], path: Path, note: str) -> None:
             ax2.plot(x, [r["mae"] for r in rows], marker="o", ms=3, label=label, **style)
         ax1.axhline(100 * v["classes"][cls]["agreement"], color="tab:olive", ls=":", lw=1.2,
                     label="detector frame-to-frame ±1")
+        best = sorted((r for r in v["rows"] if r["class"] == cls and r["method"] == "auto"
+                       and r["strategy"] == "uniform"), key=lambda r: r["budget"])
+        if best:
+            ax2.plot([100 * r["budget"] for r in best], [r["ceiling_mae"] for r in best],
+                     color="tab:brown", ls="-.", lw=1.2,
+                     label="neighbour ceiling (detector on every other frame)")
         ax1.set_ylabel(f"{v['video']}\n{cls}: ±1 %", fontsize=8)
         ax2.set_ylabel("MAE", fontsize=8)
         ks = sorted({r["k"] for r in v["rows"]}, reverse=True)

@@ -39,6 +39,7 @@ def test_the_ceiling_is_the_best_smoother_on_the_hidden_frames():
     best = ceiling.per_frame(guesses, truth, hidden, base)
     maes = [np.mean(np.abs(g[hidden] - truth[hidden])) / base for g in guesses]
     assert best["ceiling_mae_vs_constant"] == pytest.approx(min(maes))
+    assert best["ceiling_mae"] == pytest.approx(min(maes) * base)
     assert best["ceiling_mae_vs_constant"] < 0.6  # a smooth walk: neighbours tell a lot
     # interpolating every 10th frame is worse than the ceiling, which sees every frame
     interp = np.interp(hidden, np.arange(0, 400, 10), truth[::10])

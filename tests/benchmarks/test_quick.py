@@ -104,14 +104,18 @@ def test_accuracy_quick(tmp_path, offline_pair):
     result = outputs(tmp_path, "accuracy")
     (video,) = result["videos"]
     assert video["video"] == "bikes.mp4" and video["frames"] == 250 and result["ks"] == [5, 10]
-    assert result["strategies"] == ["uniform", "placed"]
+    assert result["strategies"] == ["uniform", "placed", "scene"]
     assert "car" in video["classes"]  # the class rule: >= 0.2 detections a frame
     for info in video["classes"].values():
         assert 0.5 < info["agreement"] <= 1.0 and info["per_frame"] >= 0.2
     rows = {(r["class"], r["k"], r["strategy"], r["method"]): r for r in video["rows"]}
     assert {"constant", "interp", "knn", "combo", "auto"} <= {m for *_, m in rows}
-    for (_, k, _, _), r in rows.items():  # placed labels: the same budget as uniform ones
-        assert r["labels"] == len(range(0, 250, k)) and 0.0 <= r["within1"] <= 1.0
+    for (_, k, strategy, _), r in rows.items():  # placed labels: the same budget as uniform
+        assert 0.0 <= r["within1"] <= 1.0
+        if strategy == "scene":  # the scene-change placer keeps about the budget
+            assert 0.7 * 250 / k <= r["labels"] <= 1.3 * 250 / k, (k, r["labels"])
+        else:
+            assert r["labels"] == len(range(0, 250, k))
     # hidden frames of bikes.mp4, labels on 1 frame in 5: time beats the constant clearly
     for cls in video["classes"]:
         assert rows[(cls, 5, "uniform", "interp")]["mae"] < \
@@ -126,14 +130,16 @@ def test_accuracy_quick(tmp_path, offline_pair):
     assert all(0.5 < q["detector_f1"] <= 1.0 for q in queries)  # bikes' own consistency
     # placed vs uniform: one row per class and K; on bikes.mp4 placement wins on the whole
     # (geometric mean of placed / uniform fill-in MAE over classes and K)
-    pvu = result["placed_vs_uniform"]
+    pvu = [r for r in result["vs_uniform"] if r["strategy"] == "placed"]
     assert {(r["class"], r["k"]) for r in pvu} == {(c, k) for c in video["classes"]
                                                    for k in (5, 10)}
-    ratios = [r["placed_vs_uniform"] for r in pvu]
+    assert {r["strategy"] for r in result["vs_uniform"]} == {"placed", "scene"}
+    ratios = [r["vs_uniform"] for r in pvu]
     assert all(0.3 < x < 2.0 for x in ratios)
     assert float(np.exp(np.mean(np.log(ratios)))) < 1.0, ratios
     goals = [g["goal"] for g in result["goals"]]
     assert any("placed fill-in MAE < uniform" in g for g in goals)
+    assert any("scene fill-in MAE < uniform" in g for g in goals)
     # the error estimates a query would print, against the hidden truth: one avg row per
     # class and K, precision and recall rows for the predicates; none overstated here
     summary = {s["kind"]: s for s in result["estimates"] if s["strategy"] == "uniform"}
@@ -183,6 +189,31 @@ def test_placed_strategy_budget_and_oracle():
         assert set(np.concatenate(asked)) == set(kept)
         assert set(kept) != set(uniform)  # the second half is placed, not the uniform grid
 
+
+
+def test_scene_strategy_is_ingests_placer_on_each_video_without_labels():
+    """scene: the scene-change placer per video in time order, about the budget, a label at
+    each cut, and the oracle never asked (ingest places before it detects)."""
+    from lensdb.bench import accuracy_hidden
+
+    rng = np.random.default_rng(0)
+    video = np.repeat([1, 2], [300, 200])
+    ts = np.concatenate([np.arange(300), np.arange(200)]) / 10.0
+    shot = ((np.arange(500) + 23) // 50) % 2  # a cut every 50 frames, off the 1-in-10 grid
+    base = np.eye(16)[[0, 1]][shot] * 4.0
+    vectors = base + rng.normal(scale=0.3, size=(500, 16))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    order = rng.permutation(500)  # rows in no particular order
+
+    def oracle(pos):
+        raise AssertionError("the scene-change placer must not look at labels")
+
+    kept = order[accuracy_hidden.scene(video[order], ts[order], vectors[order], 10, oracle)]
+    assert 0.7 * 50 <= len(kept) <= 1.3 * 50
+    assert {0, 300} <= set(kept.tolist())  # each video's first frame
+    cuts = list(range(27, 500, 50))
+    near = [any(abs(int(j) - i) <= 1 for j in kept) for i in cuts]
+    assert sum(near) >= len(cuts) - 1, near
 
 def test_accuracy_placement_hook(tmp_path, offline_pair):
     """A label-placement strategy replaces the uniform one (here: only the first half)."""
