@@ -77,11 +77,11 @@ def test_ingest_quick(tmp_path, offline_pair):
 def test_query_quick(tmp_path, offline_pair):
     from lensdb.bench import query
 
-    query.main(["--quick", "--out", str(tmp_path), "--max-frames", "40", "--sizes", "1e4",
+    query.main(["--quick", "--out", str(tmp_path), "--max-frames", "24", "--sizes", "1e4",
                 "--repeats", "2"])
     result = outputs(tmp_path, "query")
     det = result["against_detection"]
-    assert det["frames"] == 40 and det["query_s"] > 0 and det["query"].startswith("count(")
+    assert det["frames"] == 24 and det["query_s"] > 0 and det["query"].startswith("count(")
     rows = {r["detector"]: r for r in det["rows"]}
     assert set(rows) == {"YOLO11n", "YOLO11x"}
     assert rows["YOLO11x"]["detect_s"] > rows["YOLO11n"]["detect_s"] > 0
