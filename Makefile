@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/lensdb query "count(car) >= 1" --recall 0.9 --budget 80 --store $(STORE)
 
 test: $(STAMP) browser typecheck
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
