@@ -71,15 +71,16 @@ def scene(video: np.ndarray, ts: np.ndarray, vectors: np.ndarray, k: int,
     over each video's frames in time order, in ingest's CPU batches. It sees the vectors as
     the store decodes them (ingest: as the embedder made them) and no label; its adaptive
     threshold keeps about the budget, not exactly it."""
-    from lensdb.config import DEVICE_BATCH
-    from lensdb.counting.placement import SceneChangePlacer
+    from lensdb.config import IngestConfig, batch_for
+    from lensdb.counting.placement import scene_placer
 
-    batch_size = DEVICE_BATCH["cpu"]
+    batch_size = batch_for(IngestConfig(), "cpu").batch_size
     keep: list[int] = []
     for v in np.unique(video):
         mine = np.flatnonzero(video == v)
         mine = mine[np.argsort(ts[mine], kind="stable")]
-        placer = SceneChangePlacer(1.0 / k)
+        placer = scene_placer({"detect_budget": 1.0 / k})
+        assert placer is not None
         for s in range(0, len(mine), batch_size):
             batch = mine[s:s + batch_size]
             keep += [int(batch[i]) for i in placer.choose(vectors[batch])]

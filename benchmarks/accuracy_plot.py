@@ -40,10 +40,10 @@ def plot(videos: list[dict], path: Path, note: str) -> None:
             ax2.plot(x, [r["mae"] for r in rows], marker="o", ms=3, label=label, **style)
         ax1.axhline(100 * v["classes"][cls]["agreement"], color="tab:olive", ls=":", lw=1.2,
                     label="detector frame-to-frame ±1")
-        best = sorted((r for r in v["rows"] if r["class"] == cls and r["method"] == "auto"
-                       and r["strategy"] == "uniform"), key=lambda r: r["budget"])
-        if best:
-            ax2.plot([100 * r["budget"] for r in best], [r["ceiling_mae"] for r in best],
+        per_k = sorted((r for r in v["rows"] if r["class"] == cls and r["method"] == "auto"
+                        and r["strategy"] == "uniform"), key=lambda r: r["budget"])
+        if per_k:
+            ax2.plot([100 * r["budget"] for r in per_k], [r["ceiling_mae"] for r in per_k],
                      color="tab:brown", ls="-.", lw=1.2,
                      label="neighbour ceiling (detector on every other frame)")
         ax1.set_ylabel(f"{v['video']}\n{cls}: ±1 %", fontsize=8)

@@ -190,7 +190,6 @@ def test_placed_strategy_budget_and_oracle():
         assert set(kept) != set(uniform)  # the second half is placed, not the uniform grid
 
 
-
 def test_scene_strategy_is_ingests_placer_on_each_video_without_labels():
     """scene: the scene-change placer per video in time order, about the budget, a label at
     each cut, and the oracle never asked (ingest places before it detects)."""
@@ -214,6 +213,7 @@ def test_scene_strategy_is_ingests_placer_on_each_video_without_labels():
     cuts = list(range(27, 500, 50))
     near = [any(abs(int(j) - i) <= 1 for j in kept) for i in cuts]
     assert sum(near) >= len(cuts) - 1, near
+
 
 def test_accuracy_placement_hook(tmp_path, offline_pair):
     """A label-placement strategy replaces the uniform one (here: only the first half)."""
