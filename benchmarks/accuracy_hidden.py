@@ -21,7 +21,7 @@ from lensdb.bench.accuracy_estimates import prf
 
 DETECTOR, EMBEDDER = "ssd-mobilenet-v2", "mobilenet-v2"  # the offline pair
 PLACE_ROUNDS = 4  # place_labels rounds after the seed (lensdb label's default)
-METHODS = ("constant", "interp", "knn", "blend", "mlp", "combo", "auto")
+METHODS = ("constant", "interp", "median", "knn", "blend", "mlp", "combo", "auto")
 MIN_RATE, TARGET_RATE, MAX_CLASSES = 0.2, 0.5, 4  # detections a frame (class rule)
 COMMON, RARE = (0.2, 0.8), (0.05, 0.2)  # share of frames a predicate matches (predicate rule)
 # strategy(video ids, ts, vectors, K, oracle) -> positions of the frames to keep labelled;

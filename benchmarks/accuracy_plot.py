@@ -9,8 +9,8 @@ from typing import Any
 from lensdb.bench import common as c
 
 # thin lines: uniform labels
-COLOURS = {"constant": "tab:gray", "interp": "tab:orange", "knn": "tab:green",
-           "mlp": "tab:purple", "combo": "tab:blue", "blend": "tab:red"}
+COLOURS = {"constant": "tab:gray", "interp": "tab:orange", "median": "tab:brown",
+           "knn": "tab:green", "mlp": "tab:purple", "combo": "tab:blue", "blend": "tab:red"}
 PICKED = {"uniform": {"color": "k", "ls": "-"}, "placed": {"color": "tab:red", "ls": "--"},
           "scene": {"color": "tab:cyan", "ls": "--"}}
 

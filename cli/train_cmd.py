@@ -46,9 +46,10 @@ def train_counter(
         0.4, "--train-fraction", help="Share of videos (or time blocks) that train."
     ),
     method: str = typer.Option(
-        "auto", "--method", help="auto (per class: the lowest fill-in MAE of interp, knn, blend "
-        "(interp and knn weighted per frame by their error variances), mlp, combo), or force "
-        "one of them."
+        "auto", "--method", help="auto (per class: the lowest fill-in MAE of interp, median "
+        "(interp through a running median of 3 labels: one flickering label bends nothing), "
+        "knn, blend (interp and knn weighted per frame by their error variances), mlp, combo), "
+        "or force one of them."
     ),
     loss: str = typer.Option("mse", "--loss", help="MLP loss: mse, huber or poisson."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the training."),
@@ -137,7 +138,7 @@ def show_report(r: dict) -> None:
 
     fill = Table(title="Fill-in: out-of-fold MAE per method (lower wins; pessimistic, "
                  "twice the label spacing)")
-    names = ("interp", "knn", "blend", "mlp", "combo", "constant")
+    names = ("interp", "median", "knn", "blend", "mlp", "combo", "constant")
     for col in ("class", *names, "chosen", "model"):
         fill.add_column(col, justify="left" if col in ("class", "chosen", "model") else "right")
     for cls, c in ((escape(k), v) for k, v in r["classes"].items()):

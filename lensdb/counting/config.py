@@ -10,7 +10,7 @@ from lensdb.errors import LensDBError
 SIZES = ("tiny", "small", "medium")
 SPLITS = ("video", "time")
 LOSSES = ("mse", "huber", "poisson")
-METHODS = ("auto", "mlp", "knn", "interp", "blend", "combo")
+METHODS = ("auto", "mlp", "knn", "interp", "median", "blend", "combo")
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,10 @@ class TrainConfig:
     pretrain: StageConfig = PRETRAIN
     finetune: StageConfig = FINETUNE
     # "auto": per class, the embedding model (MLP or kNN) with the lower new-footage
-    # validation MAE, then the deployed method (interp, knn, the embedding model, combo) with
-    # the lowest fill-in (out-of-fold) MAE; or force one (mlp / knn: that embedding model
-    # alone; interp / combo: that, with the auto embedding model as the fallback).
+    # validation MAE, then the deployed method (interp, median, knn, blend, the embedding
+    # model, combo) by fill-in (out-of-fold) MAE; or force one (mlp / knn: that embedding
+    # model alone; interp / median / blend / combo: that, with the auto embedding model as
+    # the fallback).
     method: str = "auto"
     # Interleaved folds of the fill-in regime: fold = rank of a labelled frame within its
     # video mod `folds`.

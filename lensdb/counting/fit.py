@@ -3,7 +3,8 @@
 1. The embedding model (MLP or kNN, picked by the *new footage* validation of `split`) is
    evaluated on the held-out part of the split: the figures for later time / other videos.
    It is also the fallback for frames outside the labels of their video.
-2. *Fill-in*: every candidate (constant, kNN, interpolation, the blend of the two, the
+2. *Fill-in*: every candidate (constant, kNN, interpolation, interpolation through a
+   running median of 3 labels, the blend of interpolation and kNN, the
    combination, and the MLP when it won the new-footage validation) is predicted out of
    fold on the labelled
    frames: fold = rank of the labelled frame within its video (in time) mod F, so a
@@ -27,13 +28,13 @@ import numpy as np
 from lensdb.counting.blend import Blend, label_steps
 from lensdb.counting.combine import Combiner, EmbeddingRidge
 from lensdb.counting.config import TrainConfig
-from lensdb.counting.interpolate import Interpolated, interpolate
+from lensdb.counting.interpolate import Interpolated, interpolate, running_median
 from lensdb.counting.knn import KnnPropagator
 from lensdb.counting.metrics import evaluate, regression_metrics
 from lensdb.counting.split import Split, fill_in_folds
 from lensdb.counting.train import Progress, fit_mlp
 
-CANDIDATES = ("interp", "knn", "blend", "mlp", "combo")  # tie order: the simpler first
+CANDIDATES = ("interp", "median", "knn", "blend", "mlp", "combo")  # tie order: the simpler first
 FILL_IN_NOTE = ("out-of-fold on the labelled frames, {folds} interleaved folds by label rank "
                 "within each video; pessimistic: a held-out label's nearest remaining labels "
                 "are twice as far apart as the labels around an unlabelled frame")
@@ -53,7 +54,7 @@ class Frames:
 
 @dataclass
 class ClassFit:
-    method: str  # deployed: interp, knn, blend, mlp or combo
+    method: str  # deployed: interp, median, knn, blend, mlp or combo
     embedding: str  # the embedding model: predicts frames outside the labels (and ingested
     # later): the deployed method when it is mlp or knn, else the new-footage pick
     validation_mae: dict[str, float]  # new-footage validation: mlp / knn / baseline
@@ -210,6 +211,10 @@ def _bases(frames: Frames, train: np.ndarray, query: np.ndarray, fitters: dict[s
         "interp": interpolate(frames.video[lab], frames.ts[lab], frames.y[train],
                               frames.video[query], frames.ts[query]),
     }
+    out["median"] = interpolate(frames.video[lab], frames.ts[lab],
+                                running_median(frames.video[lab], frames.ts[lab],
+                                               frames.y[train]),
+                                frames.video[query], frames.ts[query])
     models = {name: fit(frames.vectors[lab], frames.y[train]) for name, fit in fitters.items()}
     for name, model in models.items():
         out[name] = model.predict(xq)
@@ -230,7 +235,7 @@ def _out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
     `stacked`: the candidates fitted on other candidates' held-out rows (blend, combo)."""
     n = len(frames.labelled)
     combo = "combo" in stacked
-    names = ("constant", "interp", *fitters, *stacked)
+    names = ("constant", "interp", "median", *fitters, *stacked)
     oof = {m: np.zeros(n, np.float32) for m in names}
     every = np.arange(n)
     fold_ids = np.unique(folds)
@@ -242,6 +247,7 @@ def _out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
         single[f] = (held, base)
         oof["constant"][held] = base["constant"]
         oof["interp"][held] = _interp_or(base["interp"], base["emb"])
+        oof["median"][held] = _interp_or(base["median"], base["emb"])
         for name in fitters:
             oof[name][held] = base[name]
     if not stacked:
@@ -305,6 +311,11 @@ def _deploy(frames: Frames, fitters: dict[str, Fitter], embedding: str, rows: li
     interp = interpolate(frames.video[frames.labelled], frames.ts[frames.labelled], frames.y,
                          frames.video, frames.ts)
     out["interp"] = _interp_or(interp, out[embedding])
+    lab = frames.labelled
+    out["median"] = _interp_or(interpolate(
+        frames.video[lab], frames.ts[lab], running_median(frames.video[lab], frames.ts[lab],
+                                                          frames.y),
+        frames.video, frames.ts), out[embedding])
     out["constant"] = np.full(n_all, float(np.mean(frames.y)), np.float32)
     params: dict[str, dict] = {}
     if "blend" in stacked and blend is not None:

@@ -24,7 +24,7 @@ class ClassReport:
     """What was trained for one class and how it did, in both regimes."""
 
     cls: str
-    method: str  # deployed, by fill-in MAE: "interp", "knn", "blend", "mlp" or "combo"
+    method: str  # deployed, by fill-in MAE: interp, median, knn, blend, mlp or combo
     model_id: int
     file: str  # model file under the store's models dir
     validation_mae: dict[str, float]  # new footage: embedding model -> validation MAE

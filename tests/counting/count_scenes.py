@@ -28,3 +28,21 @@ def scene(seed: int, n: int = 800, every: int = 10):
     v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
     lab = np.flatnonzero(np.arange(n) % every == 0)
     return Frames(v, np.zeros(n, int), np.arange(n) / 10.0, lab, y[lab].astype(np.float32)), y
+
+
+def flickering_object(seed: int, n: int = 800, every: int = 5, p_detect: float = 0.75):
+    """One object at a time that stays for minutes and a detector that misses it on a
+    quarter of the frames, independently (the flicker dominates the count's changes)."""
+    rng = np.random.default_rng(seed)
+    x, alive = np.zeros(n), []
+    for t in range(n):
+        alive = [end for end in alive if end > t]
+        if rng.random() < 0.003:
+            alive.append(t + int(rng.exponential(400)) + 1)
+        x[t] = len(alive)
+    y = rng.binomial(x.astype(int), p_detect).astype(np.float64)
+    basis = np.random.default_rng(99).normal(size=(2, DIM))
+    v = basis[0] + 0.25 * x[:, None] * basis[1] + 0.12 * rng.normal(size=(n, DIM))
+    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    lab = np.flatnonzero(np.arange(n) % every == 0)
+    return Frames(v, np.zeros(n, int), np.arange(n) / 10.0, lab, y[lab].astype(np.float32)), y

@@ -20,12 +20,23 @@ def test_train_counter_json(store3, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     person = report["classes"]["person"]
-    assert report["split"] == "video" and person["method"] in ("interp", "knn", "blend", "mlp",
-                                                               "combo")
+    assert report["split"] == "video" and person["method"] in ("interp", "median", "knn",
+                                                               "blend", "mlp", "combo")
     assert person["test"]["model"]["mae"] < person["test"]["baseline"]["mae"]
     assert person["fill_in"]["model"]["mae"] < person["fill_in"]["baseline"]["mae"]
     assert person["why"].startswith(person["method"] + ": ") and "out-of-fold MAE" in person["why"]
     assert report["config"]["seed"] == 2 and plot.exists() and report["plot"] == str(plot)
+
+
+def test_train_counter_method_median_is_stored_and_used(store3):
+    result = runner.invoke(app, ["train-counter", "--store", str(store3.root), "--json",
+                                 "--classes", "person", "--method", "median"])
+    assert result.exit_code == 0, result.output
+    person = json.loads(result.stdout)["classes"]["person"]
+    assert person["method"] == "median" and person["why"].startswith("median: forced")
+    info = runner.invoke(app, ["info", "--store", str(store3.root), "--json"])
+    assert info.exit_code == 0, info.output
+    assert "median" in info.stdout
 
 
 def test_train_counter_tables(store3):

@@ -38,8 +38,8 @@ def test_out_of_fold_never_uses_the_frames_own_label(synth, fast, method):
     frames, _ = synthetic_frames(synth, n=120)
     config = TrainConfig(**fast, folds=4, method=method)
     before = fit_class(frames, None, config)
-    want = {"constant", "interp", "knn", "blend", "combo"} if method == "auto" else {
-        "constant", "interp", "mlp"}
+    want = {"constant", "interp", "median", "knn", "blend", "combo"} if method == "auto" else {
+        "constant", "interp", "median", "mlp"}
     assert set(before.oof) == want
     for i in (0, len(frames.y) - 2):  # the first label, one near the end
         changed = Frames(frames.vectors, frames.video, frames.ts, frames.labelled,
