@@ -28,7 +28,7 @@ import numpy as np
 from lensdb.counting.blend import Blend, label_steps
 from lensdb.counting.combine import Combiner, EmbeddingRidge
 from lensdb.counting.config import TrainConfig
-from lensdb.counting.interpolate import Interpolated, interpolate, running_median
+from lensdb.counting.interpolate import Interpolated, interpolate, interpolate_median
 from lensdb.counting.knn import KnnPropagator
 from lensdb.counting.metrics import evaluate, regression_metrics
 from lensdb.counting.split import Split, fill_in_folds
@@ -211,10 +211,8 @@ def _bases(frames: Frames, train: np.ndarray, query: np.ndarray, fitters: dict[s
         "interp": interpolate(frames.video[lab], frames.ts[lab], frames.y[train],
                               frames.video[query], frames.ts[query]),
     }
-    out["median"] = interpolate(frames.video[lab], frames.ts[lab],
-                                running_median(frames.video[lab], frames.ts[lab],
-                                               frames.y[train]),
-                                frames.video[query], frames.ts[query])
+    out["median"] = interpolate_median(frames.video[lab], frames.ts[lab], frames.y[train],
+                                       frames.video[query], frames.ts[query])
     models = {name: fit(frames.vectors[lab], frames.y[train]) for name, fit in fitters.items()}
     for name, model in models.items():
         out[name] = model.predict(xq)
@@ -311,11 +309,9 @@ def _deploy(frames: Frames, fitters: dict[str, Fitter], embedding: str, rows: li
     interp = interpolate(frames.video[frames.labelled], frames.ts[frames.labelled], frames.y,
                          frames.video, frames.ts)
     out["interp"] = _interp_or(interp, out[embedding])
-    lab = frames.labelled
-    out["median"] = _interp_or(interpolate(
-        frames.video[lab], frames.ts[lab], running_median(frames.video[lab], frames.ts[lab],
-                                                          frames.y),
-        frames.video, frames.ts), out[embedding])
+    out["median"] = _interp_or(interpolate_median(
+        frames.video[frames.labelled], frames.ts[frames.labelled], frames.y, frames.video,
+        frames.ts), out[embedding])
     out["constant"] = np.full(n_all, float(np.mean(frames.y)), np.float32)
     params: dict[str, dict] = {}
     if "blend" in stacked and blend is not None:

@@ -109,14 +109,21 @@ def running_median(video: np.ndarray, ts: np.ndarray, y: np.ndarray) -> np.ndarr
     its video's time order (a video's first and last label: of the two it has). One
     flicker of the detector on a label no longer bends the line for a gap on each side of
     it; a step between two counts is kept where it is."""
-    video, y = np.asarray(video), np.asarray(y, np.float64)
+    ts, y = np.asarray(ts, np.float64), np.asarray(y, np.float64)
     out = y.copy()
-    order = np.lexsort((np.asarray(ts, np.float64), video))
-    v = video[order]
-    for idx in np.split(order, np.flatnonzero(v[1:] != v[:-1]) + 1):
+    for idx in _groups(np.asarray(video)).values():
         if len(idx) < 3:
             continue
+        idx = idx[np.argsort(ts[idx], kind="stable")]
         c = y[idx]
-        mid = np.median(np.stack([c[:-2], c[1:-1], c[2:]]), axis=0)
-        out[idx[1:-1]] = mid
+        out[idx[1:-1]] = np.median(np.stack([c[:-2], c[1:-1], c[2:]]), axis=0)
     return out
+
+
+def interpolate_median(
+    label_video: np.ndarray, label_ts: np.ndarray, label_y: np.ndarray,
+    video: np.ndarray, ts: np.ndarray,
+) -> Interpolated:
+    """`interpolate` through the running median of the labels (the `median` method)."""
+    return interpolate(label_video, label_ts, running_median(label_video, label_ts, label_y),
+                       video, ts)
