@@ -37,6 +37,10 @@ def register(app: typer.Typer) -> None:
         embedder: str = typer.Option(None, help="Embedder spec for search, when the store "
                                      "cannot name it (CLIP from a local checkpoint)."),
         log_level: str = typer.Option("info", help="uvicorn log level."),
+        shutdown_grace: int = typer.Option(
+            5, help="Seconds a stopping server (Ctrl-C, SIGTERM) lets requests in flight "
+                      "finish before it drops them; running ingest jobs then stop after "
+                      "their batch."),
     ) -> None:
         from lensdb.service.auth import is_loopback
 
@@ -46,6 +50,8 @@ def register(app: typer.Typer) -> None:
                               "set LENSDB_TOKEN (or bind 127.0.0.1)")
         if not 1 <= port <= 65535:
             raise LensDBError("--port must be between 1 and 65535")
+        if not 0 <= shutdown_grace <= 3600:
+            raise LensDBError("--shutdown-grace must be between 0 and 3600 seconds")
         roots = [str(p) for p in (allow or [Path(os.getcwd())])]
         for root in roots:
             if not Path(root).is_dir():
@@ -65,4 +71,5 @@ def register(app: typer.Typer) -> None:
         # h11 on purpose (not httptools when installed): one parser, one limit, so a long
         # request reaches the app and gets its declared JSON error, not a plain-text 400
         uvicorn.run(api, host=host, port=port, log_level=log_level.lower(), http="h11",
-                    h11_max_incomplete_event_size=MAX_REQUEST_HEAD)
+                    h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
+                    timeout_graceful_shutdown=shutdown_grace)

@@ -88,21 +88,27 @@ def test_info_in_another_process_answers_during_an_ingest(tmp_path, make_video, 
     # untimed, before the ingest starts: the first call pays this process's imports, which
     # on a loaded machine took most of the ingest's time once
     lensdb.open(str(tmp_path / "warm-up"), create=True).info()
-    proc = subprocess.Popen(_ingest_cmd(video, store, batch=4), stdout=subprocess.DEVNULL,
+    batch = 4
+    proc = subprocess.Popen(_ingest_cmd(video, store, batch=batch), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         _wait_for_frames(store, 8, proc)
         seen, waits = [], []
+        began = time.monotonic()
         while proc.poll() is None and len(seen) < 40:
             t0 = time.monotonic()
             seen.append(lensdb.open(str(store)).info()["frames"])  # this test's own process
             waits.append(time.monotonic() - t0)
             time.sleep(0.05)
+        window = time.monotonic() - began
         assert seen == sorted(seen) and seen[0] > 0
         during = sum(n < n_frames for n in seen)
         assert during >= 3, seen  # answered while the ingest was running
-        # a reader waits at most for one batch's commit; generous for a loaded 2-core machine
-        assert statistics.median(waits) < 1.0 and max(waits) < 8.0
+        # A reader waits for at most one batch's commit, not for the ingest: bounds in the
+        # ingest's own pace in this run (seconds a batch), as load on this machine varies
+        batch_s = window / max(1.0, (seen[-1] - seen[0]) / batch)
+        assert statistics.median(waits) < max(1.0, 3 * batch_s), (waits, batch_s)
+        assert max(waits) < max(8.0, window / 3), (waits, window)
         out = subprocess.run([*LENSDB, "info", "--store", str(store), "--json"],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr

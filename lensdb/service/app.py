@@ -27,6 +27,7 @@ from lensdb.service.jobs import JobQueue
 from lensdb.service.limits import BodyLimit
 from lensdb.service.policy import PathPolicy
 from lensdb.service.routes import download, ingest, match, read, timeline, web
+from lensdb.service.shutdown import ShutdownReply
 
 OPEN_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json",  # schema only, no data
               *web.PAGE_PATHS)  # the web view's page and assets: no data either
@@ -63,6 +64,7 @@ def create_app(store_path: str | Path, token: str | None = None,
     app.include_router(web.router)
     app.include_router(match.router)
     app.add_middleware(BodyLimit)
+    app.add_middleware(ShutdownReply)  # outermost of ours: it sees every cancelled request
     return app
 
 

@@ -90,13 +90,18 @@ def wait_until_up(url: str, proc: subprocess.Popen, log: Path | None = None,
     raise RuntimeError(f"the server did not start in {timeout:.0f}s")
 
 
-def stop_server(server: Server) -> None:
-    server.proc.terminate()
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it is still up after 30 s (a loaded machine)."""
+    proc.terminate()
     try:
-        server.proc.wait(30)
+        proc.wait(30)
     except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(10)
+        proc.kill()
+        proc.wait(10)
+
+
+def stop_server(server: Server) -> None:
+    stop_process(server.proc)
 
 
 class LiveStream:

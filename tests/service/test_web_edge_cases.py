@@ -22,6 +22,7 @@ from service_helpers import (
     serve_command,
     server_env,
     start_server,
+    stop_process,
     stop_server,
     wait_until_up,
 )
@@ -67,8 +68,7 @@ def test_a_server_that_goes_away_is_said_and_retried(tmp_path, open_page):
     proc = up()
     page = open_page(f"http://127.0.0.1:{port}/")
     loaded(page)
-    proc.terminate()
-    proc.wait(30)
+    stop_process(proc)
     page.page.wait_for_selector("#banner:not([hidden])", timeout=20_000)
     assert "does not answer" in page.page.inner_text("#banner")
     assert page.page.inner_text("#conn") == "disconnected"
@@ -80,8 +80,7 @@ def test_a_server_that_goes_away_is_said_and_retried(tmp_path, open_page):
         page.query("count(person) >= 2")
         page.page.wait_for_selector("#answer-table tr.moment")
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop_process(proc)
 
 
 def make_long_store(root: Path, n: int) -> None:
