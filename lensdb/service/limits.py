@@ -3,10 +3,11 @@ Content-Length does not get past it)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
+
+from lensdb.service.errors import error_response
 
 MAX_JSON_BODY = 8 << 20  # bytes: an ingest request of MAX_SOURCES paths of the longest fits
 MAX_IMAGE_BODY = 20 << 20  # bytes: an example image for POST /search
@@ -41,7 +42,7 @@ class BodyLimit:
         limit = self.limit_for(scope.get("path", ""))
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(send, limit)
+            await _too_large(scope, receive, send, limit)
             return
         seen = 0
         started = False
@@ -64,13 +65,10 @@ class BodyLimit:
             await self.app(scope, counted_receive, tracked_send)
         except BodyTooLarge:
             if not started:
-                await _too_large(send, limit)
+                await _too_large(scope, receive, send, limit)
 
 
-async def _too_large(send: Any, limit: int) -> None:
-    body = json.dumps({"error": f"the request body is larger than {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+async def _too_large(scope: dict, receive: Any, send: Any, limit: int) -> None:
+    reply = error_response(413, f"the request body is larger than {limit} bytes",
+                           headers={"connection": "close"})
+    await reply(scope, receive, send)

@@ -5,8 +5,9 @@ logged traceback and a bare 500, so a client knows to retry once the server is b
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
+
+from lensdb.service.errors import error_response
 
 SHUTTING_DOWN = "the server is shutting down; retry once it is back"
 
@@ -35,9 +36,6 @@ class ShutdownReply:
             # uvicorn cancels a request's task only at shutdown (a client that goes away
             # is told through receive()), so this task has nothing left to do but answer
             if not started:
-                body = json.dumps({"error": SHUTTING_DOWN}).encode()
-                await send({"type": "http.response.start", "status": 503,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode()),
-                                        (b"connection", b"close"), (b"retry-after", b"5")]})
-                await send({"type": "http.response.body", "body": body})
+                reply = error_response(503, SHUTTING_DOWN,
+                                       headers={"connection": "close", "retry-after": "5"})
+                await reply(scope, receive, send)
