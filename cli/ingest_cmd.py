@@ -113,6 +113,9 @@ def register(app: typer.Typer) -> None:
             detect_budget=detect_budget or (0.1 if detect_every.strip() == "auto" else None),
         )
         config.validate()
+        from lensdb.ingest_sources import expand_sources
+
+        expand_sources(paths)  # a mistyped path is an error before any store is created
         db = lensdb.open(store_path(store), create=True)
         with _ProgressView(enabled=not as_json) as view:
             report = db.ingest(paths, config, progress=view.on_event, wait=wait)

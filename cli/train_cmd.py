@@ -139,13 +139,16 @@ def show_report(r: dict) -> None:
     fill = Table(title="Fill-in: out-of-fold MAE per method (lower wins; pessimistic, "
                  "twice the label spacing)")
     names = ("interp", "median", "knn", "blend", "mlp", "combo", "constant")
-    for col in ("class", *names, "chosen", "model"):
-        fill.add_column(col, justify="left" if col in ("class", "chosen", "model") else "right")
+    for col in ("class", *names, "chosen"):
+        fill.add_column(col, justify="left" if col in ("class", "chosen") else "right",
+                        no_wrap=True)
     for cls, c in ((escape(k), v) for k, v in r["classes"].items()):
         f = c.get("fill_in_mae") or {}
         fill.add_row(cls, *(_fmt(f.get(m), "mae") for m in names),
-                     f"[bold green]{c['method']}[/]", f"#{c['model_id']} {c['file']}")
+                     f"[bold green]{c['method']}[/]")
     console.print(fill)
+    console.print("stored: " + ", ".join(f"{escape(k)} model #{c['model_id']} ({c['file']})"
+                                         for k, c in r["classes"].items()), highlight=False)
     fill_fig = Table(title="Fill-in figures: chosen method vs constant, out of fold")
     fill_fig.add_column("figure")
     for raw in r["classes"]:

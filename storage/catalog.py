@@ -5,10 +5,14 @@ reader/writer lock in front of DuckDB's, so that the wait is fair and bounded:
 
 - `.catalog.lock`: readers hold it shared and the writer exclusive, for the life of one
   connection (the writer holds its connection only for one batch's transaction);
-- `.catalog.gate`: a turnstile. A reader passes it (takes and drops it shared) before it
-  takes the lock; a writer holds it exclusive while it waits for the lock, so new readers
-  queue behind a waiting writer instead of overtaking it, and the readers already in
-  finish their (short) connections. A writer never starves under a stream of readers.
+- `.catalog.gate`: a turnstile. A reader holds it shared while it waits for the lock and
+  drops it once the lock is its; a writer holds it exclusive while it waits for the lock.
+  So new readers queue behind a waiting writer instead of overtaking it, and the readers
+  already in finish their (short) connections: a writer never starves under a stream of
+  readers. And a reader that came during a commit is let in before the writer's next one
+  (that writer waits at the gate for it): a reader never starves under a writer committing
+  back to back (a backlog of batches), where it would otherwise have to hit the instant
+  between two commits.
 
 Both are `flock` locks on files beside the catalog, so they hold between processes and
 between threads (each connection opens its own file description); a thread that already
@@ -137,14 +141,11 @@ class Catalog:
                 gate, fcntl.LOCK_EX if write else fcntl.LOCK_SH, deadline
             ):
                 raise self._timeout()
-            if gate is not None and not write:
-                os.close(gate)  # a reader only passes the gate
-                gate = None
             if not flock_until(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH, deadline):
                 raise self._timeout()
         finally:
             if gate is not None:
-                os.close(gate)  # the writer lets readers queue on the lock itself now
+                os.close(gate)  # the lock is held (or given up): the next one may queue
 
     def _timeout(self) -> StoreError:
         return StoreError(

@@ -1,5 +1,6 @@
-"""The catalog's reader/writer lock: a writer is not starved by readers, encodes outside the
-lock, a second writer can wait its turn, and a corrupt catalog is not mistaken for a lock."""
+"""The catalog's reader/writer lock: a writer is not starved by readers nor a reader by a
+writer, a writer encodes outside the lock, a second writer can wait its turn, and a corrupt
+catalog is not mistaken for a lock."""
 
 from __future__ import annotations
 
@@ -78,6 +79,47 @@ def test_a_writer_is_not_starved_by_a_stream_of_readers(tmp_path):
             r.wait()
     ids, _ = store.decoded_vectors()
     assert ids.tolist() == list(range(12))
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from lensdb.storage.catalog import Catalog
+    cat = Catalog(sys.argv[1], lock_timeout=60)
+    held = []
+    print("ready", flush=True)
+    end = time.monotonic() + float(sys.argv[2])
+    while time.monotonic() < end:
+        with cat.connect(write=True) as con:
+            t0 = time.monotonic()
+            con.execute("UPDATE videos SET status = 'ingesting'")
+            time.sleep(0.05)  # a commit that keeps the catalog a while
+            held.append(time.monotonic() - t0)
+        # no pause: the next commit asks at once (a backlog of batches)
+    print(sorted(held)[len(held) // 2], flush=True)
+""")
+
+
+def test_a_reader_is_not_starved_by_a_writer_committing_back_to_back(tmp_path):
+    store, _ = _store(tmp_path)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(store.catalog.path), "6"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        time.sleep(0.3)
+        reader = Catalog(store.catalog.path, lock_timeout=5.0)
+        waits = []
+        for _ in range(10):
+            t0 = time.monotonic()
+            with reader.connect() as con:  # starved, it would give up after 5 s
+                assert con.execute("SELECT count(*) FROM videos").fetchone()[0] == 1
+            waits.append(time.monotonic() - t0)
+        commit = float(writer.stdout.readline())
+    finally:
+        writer.kill()
+        writer.wait()
+    # a reader waits for the commit in progress and no more: a few commits' time at most,
+    # measured against this run's own commits (a loaded machine slows both)
+    assert sorted(waits)[len(waits) // 2] < 4 * commit + 0.2, (waits, commit)
 
 
 def test_commit_encodes_and_fsyncs_outside_the_catalog_lock(tmp_path, monkeypatch):

@@ -56,6 +56,13 @@ def test_missing_path(good_store, tmp_path):
     assert snapshot(good_store) == before
 
 
+def test_missing_path_creates_no_store(tmp_path):
+    proc = run("ingest", str(tmp_path / "missing.mp4"), "--store", str(tmp_path / "new"),
+               *PAIR)
+    assert_clean_failure(proc, "no such file")
+    assert not (tmp_path / "new").exists()
+
+
 def test_file_that_is_not_a_video(good_store, tmp_path):
     before = snapshot(good_store)
     bogus = tmp_path / "notes.mp4"
