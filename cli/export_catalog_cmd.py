@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
         videos: list[str] = typer.Option(None, "--videos", help="Only this video (name or "
                                          "path); repeat for more."),
         overwrite: bool = typer.Option(False, "--overwrite",
-                                       help="Replace what DIR holds (once the export is done)."),
+                                       help="Replace an earlier export in DIR (once the new "
+                                            "one is done); other files are refused."),
         store: Path = StoreOption,
         as_json: bool = JsonOption,
     ) -> None:

@@ -50,6 +50,8 @@ def register(app: typer.Typer) -> None:
             raise LensDBError("give a QUERY, or --search TEXT / --image PATH (one of them)")
         if query is not None and (where or video):
             raise LensDBError("--where and --video filter a search; put them in the QUERY")
+        if limit < 1:
+            raise LensDBError(f"--limit must be at least 1 moment, not {limit}")
         db = lensdb.open(store_path(store))
         if searching:
             from lensdb.search import search

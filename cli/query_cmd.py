@@ -112,6 +112,11 @@ def _run(text: str, store_dir: Path | None, source: str, fmt: str, frames: bool,
     from lensdb.storage.store import Store
 
     store = Store.open(common.store_path(store_dir))
+    if out is not None:  # checked before a guarantee runs the detector
+        from lensdb.outputs import output_file
+
+        out = output_file(out, "--out", store.root)
+        out_fmt = format_for(out) if fmt == "table" else fmt
     if verify and any(v is not None for v in verify.values()):  # a guarantee: runs the detector
         from lensdb.query import run_verified
 
@@ -121,7 +126,7 @@ def _run(text: str, store_dir: Path | None, source: str, fmt: str, frames: bool,
     else:
         result = run_query(store, text, source=source, frames=frames, gap=gap)
     if out is not None:
-        path = result.write(out, format_for(out) if fmt == "table" else fmt)
+        path = result.write(out, out_fmt)
         common.console.print(Text(f"wrote {len(result)} {_noun(result)} to {path}"),
                              soft_wrap=True)
         return

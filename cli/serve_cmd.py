@@ -57,6 +57,12 @@ def register(app: typer.Typer) -> None:
             if not Path(root).is_dir():
                 raise LensDBError(f"--allow {root}: not a directory")
         import uvicorn
+        from uvicorn.config import LOG_LEVELS
+
+        if log_level.lower() not in LOG_LEVELS:
+            raise LensDBError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, "
+                              f"not '{log_level}'")
+        _check_bindable(host, port)
 
         from lensdb.service.app import create_app
         from lensdb.service.limits import MAX_REQUEST_HEAD
@@ -73,3 +79,21 @@ def register(app: typer.Typer) -> None:
         uvicorn.run(api, host=host, port=port, log_level=log_level.lower(), http="h11",
                     h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
                     timeout_graceful_shutdown=shutdown_grace)
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """A port in use or an address that is not this machine's: one error line now, not
+    uvicorn's log lines after the banner."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise LensDBError(f"--host {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise LensDBError(f"cannot listen on {host}:{port}: {exc.strerror}") from None

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from lensdb.cli.common import JsonOption, StoreOption, console, print_json, store_path
 from lensdb.device import DEVICE_HELP
+from lensdb.errors import LensDBError
 
 FIGURE_NAMES = {
     "mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R²",
@@ -88,7 +89,7 @@ def train_counter(
     from lensdb.storage import Store
 
     config = TrainConfig(
-        classes=tuple(c.strip().lower() for c in (classes or "").split(",") if c.strip()),
+        classes=_classes(classes),
         size=size, split=split, train_fraction=train_fraction, method=method, loss=loss,
         seed=seed, coco_annotations=pretrain_coco, coco_images=coco_images, plot=plot,
         device=device, threads=threads,
@@ -221,3 +222,13 @@ def show_report(r: dict) -> None:
         console.print(f"[bold]{cls}[/]: {c['why']}", highlight=False)
     if r.get("plot"):
         console.print(f"plot written to {r['plot']}")
+
+
+def _classes(text: str | None) -> tuple[str, ...]:
+    """--classes: comma-separated names; given, it must name at least one."""
+    if text is None:
+        return ()
+    names = tuple(c.strip().lower() for c in text.split(",") if c.strip())
+    if not names:
+        raise LensDBError(f"--classes '{text}' names no class; give e.g. person,car")
+    return names

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 
 from lensdb.errors import LensDBError, VideoError
 from lensdb.media import FrameReader, cut_clip, draw_boxes, encode_jpeg, is_live
+from lensdb.outputs import output_dir
 from lensdb.storage.store import Store
 from lensdb.videos import resolve
 
@@ -158,8 +160,10 @@ def clip_range(m: Moment, pad: float) -> tuple[float, float]:
 def export(store: Store, hits_or_moments: Any, out_dir: str | Path, clips: bool = False,
            boxes: bool = True, pad: float = 0.5) -> ExportReport:
     """Write a JPEG (and with `clips` an MP4) per moment plus index.html and index.json."""
+    if not (math.isfinite(pad) and pad >= 0):
+        raise LensDBError(f"pad must be 0 or more seconds, not {pad}")
     moments = to_moments(hits_or_moments)
-    out = Path(out_dir)
+    out = output_dir(out_dir, "the export folder", store.root)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from lensdb.errors import LensDBError, first_line
+from lensdb.outputs import output_dir
 from lensdb.storage.store import Store
 from lensdb.videos import resolve
 
@@ -59,12 +60,19 @@ class CatalogExport:
         return asdict(self) | {"bytes": self.bytes}
 
 
-def check_target(out: Path, overwrite: bool) -> None:
-    """Refuse a DIR that is a file, or a non-empty folder unless `overwrite`."""
+def check_target(out: Path, overwrite: bool, store_root: Path | None = None) -> None:
+    """Refuse a DIR that is a file, is or holds or sits in the store, or is not empty;
+    `overwrite` replaces only an earlier export (a folder with its MANIFEST)."""
     if out.exists() and not out.is_dir():
         raise LensDBError(f"{out} is a file; give a folder to write the Parquet tables into")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise LensDBError(f"{out} is not empty; give an empty or new folder, or --overwrite")
+    output_dir(out, "--parquet", store_root)
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise LensDBError(f"{out} is not empty; give an empty or new folder, or "
+                              "--overwrite to replace an earlier export")
+        if not (out / MANIFEST).is_file():
+            raise LensDBError(f"{out} holds files that are not a LensDB export (no "
+                              f"{MANIFEST}); --overwrite replaces only an earlier export")
 
 
 def video_ids(con, videos: list[str] | None) -> list[int] | None:
@@ -87,7 +95,7 @@ def export_catalog(store: Store, out_dir: str | Path, videos: list[str] | None =
     """Write the store's tables as Parquet partitioned by video under `out_dir` (all videos,
     or those `videos` names); see the module docstring."""
     out = Path(out_dir)
-    check_target(out, overwrite)
+    check_target(out, overwrite, store.root)
     start = time.perf_counter()
     tmp = out.parent / f".{out.name}.export-{os.getpid()}"
     try:

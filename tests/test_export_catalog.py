@@ -104,6 +104,12 @@ def test_refuses_a_full_folder_unless_overwrite_and_a_failure_leaves_nothing(
     (lake / "keep.txt").write_text("mine")
     with pytest.raises(ec.LensDBError, match="not empty"):
         export_catalog(store, lake)
+    with pytest.raises(ec.LensDBError, match="not a LensDB export"):
+        export_catalog(store, lake, overwrite=True)  # only an earlier export is replaced
+    assert [p.name for p in lake.iterdir()] == ["keep.txt"]
+    (lake / "keep.txt").unlink()
+    export_catalog(store, lake)
+    (lake / "old.txt").write_text("of the earlier export")
     real = ec._copy
 
     def failing(con, table, *a):
@@ -114,12 +120,25 @@ def test_refuses_a_full_folder_unless_overwrite_and_a_failure_leaves_nothing(
     monkeypatch.setattr(ec, "_copy", failing)
     with pytest.raises(ec.LensDBError, match="disk full"):
         export_catalog(store, lake, overwrite=True)
-    assert [p.name for p in lake.iterdir()] == ["keep.txt"]  # the old one untouched
+    assert (lake / "old.txt").exists() and (lake / MANIFEST).exists()  # the old one untouched
     assert [p.name for p in tmp_path.iterdir()] == ["lake"]  # no half export beside it
     monkeypatch.setattr(ec, "_copy", real)
     export_catalog(store, lake, overwrite=True)
-    assert not (lake / "keep.txt").exists() and (lake / MANIFEST).exists()
+    assert not (lake / "old.txt").exists() and (lake / MANIFEST).exists()
     assert [p.name for p in tmp_path.iterdir()] == ["lake"]
+
+
+def test_never_writes_over_or_into_the_store(store):
+    from lensdb.db import store_info
+
+    before = store_info(store)
+    for target, says in ((store.root, "is the store itself"),
+                         (store.root.parent, "holds the store"),
+                         (store.root / "models", "is inside the store")):
+        with pytest.raises(ec.LensDBError, match=says):
+            export_catalog(store, target, overwrite=True)
+    assert (store.root / "catalog.duckdb").is_file() and (store.root / "models").is_dir()
+    assert store_info(store) == before
 
 
 def _cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:

@@ -11,6 +11,7 @@ SIZES = ("tiny", "small", "medium")
 SPLITS = ("video", "time")
 LOSSES = ("mse", "huber", "poisson")
 METHODS = ("auto", "mlp", "knn", "interp", "median", "blend", "combo")
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")  # what matplotlib writes by the name alone
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ class TrainConfig:
             (self.knn_k >= 1, "knn k must be at least 1"),
             (self.time_blocks >= 2, "time_blocks must be at least 2"),
             (self.default_classes >= 1, "default_classes must be at least 1"),
+            (0 <= self.seed < 2**32, f"--seed must be between 0 and {2**32 - 1}, not {self.seed}"),
+            (self.plot is None or Path(self.plot).suffix.lower() in PLOT_SUFFIXES,
+             f"--plot {self.plot}: give a file ending in {', '.join(PLOT_SUFFIXES)}"),
             (
                 (self.coco_annotations is None) == (self.coco_images is None),
                 "--pretrain-coco and --coco-images go together",
@@ -106,6 +110,10 @@ class TrainConfig:
                 raise LensDBError(message)
         if self.threads is not None and not 1 <= self.threads <= 1024:
             raise LensDBError("--threads must be between 1 and 1024")
+        if self.plot is not None:
+            from lensdb.outputs import output_file
+
+            output_file(self.plot, "--plot")  # before any training, not after it
         from lensdb.device import resolve_device
 
         resolve_device(self.device)  # an unknown or absent device fails before any work

@@ -5,35 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
-RUNNER = [sys.executable, str(Path(__file__).parents[1] / "ingest_fakes.py")]
-FAKE = ["--detector", "fake-detector", "--embedder", "fake-embedder"]
-
-
-def run(*args: str, stdin=None) -> subprocess.CompletedProcess:
-    return subprocess.run([*RUNNER, *args], capture_output=True, text=True, timeout=120,
-                          stdin=stdin)
-
-
-def only_error_line(proc: subprocess.CompletedProcess) -> str:
-    """The failure's stderr: exactly one non-empty line, the `error:` one."""
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    return lines[0]
-
-
-@pytest.fixture
-def store(tmp_path, make_video) -> Path:
-    root = tmp_path / "store"
-    proc = run("ingest", str(make_video("good.mkv", n_frames=12)), "--store", str(root),
-               *FAKE, "--json")
-    assert proc.returncode == 0, proc.stderr
-    return root
+from fake_cli import FAKE, RUNNER, only_error_line, run
 
 
 def test_a_bad_input_is_one_stderr_line(store, tmp_path):
