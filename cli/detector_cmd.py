@@ -36,6 +36,14 @@ JsonOutOption = typer.Option(None, "--json", help="Write the JSON report to this
                              "('-': print it instead of tables).")
 
 
+def _json_target(target: str | None) -> None:
+    """A bad --json FILE is refused before the work that fills it."""
+    if target is not None and target != "-":
+        from lensdb.outputs import output_file
+
+        output_file(target, "--json")
+
+
 def _write_json(target: str | None, obj: Any) -> bool:
     """Write the report to `target` (a file); True when it goes to stdout instead ('-')."""
     if target is None or target == "-":
@@ -102,6 +110,7 @@ def register(app: typer.Typer) -> None:
         across splits, class histograms and imbalance, box sizes."""
         from lensdb.detector.audit import audit
 
+        _json_target(json_out)
         chosen = tuple(s.strip() for s in splits.split(",") if s.strip()) if splits else None
         report = audit(data, chosen)
         as_json = _write_json(json_out, report.to_dict())
@@ -174,6 +183,7 @@ def register(app: typer.Typer) -> None:
         """mAP50, mAP50-95, per-class AP, precision and recall, by LensDB's metric code."""
         from lensdb.detector.evaluate import evaluate_checkpoint
 
+        _json_target(json_out)
         r = evaluate_checkpoint(ckpt, data, split, device=device)
         if _write_json(json_out, r):
             print_json(r)
@@ -216,6 +226,12 @@ def register(app: typer.Typer) -> None:
         except ValueError:
             raise LensDBError(f"{flag} must be comma-separated numbers, not '{text}'")
 
+    def _shares(values: tuple[float, ...], flag: str) -> tuple[float, ...]:
+        bad = [v for v in values if not 0 < v < 1]
+        if bad:
+            raise LensDBError(f"{flag} values must lie strictly between 0 and 1, not {bad[0]}")
+        return values
+
     @det.command("sweep")
     def sweep_cmd(
         data: Path = typer.Argument(..., help="The dataset's data.yaml."),
@@ -244,7 +260,7 @@ def register(app: typer.Typer) -> None:
             _floats(lrs, "--lrs"), tuple(int(x) for x in _floats(batch_sizes, "--batch-sizes")),
             tuple(int(x) for x in _floats(num_queries, "--num-queries")),
             tuple(int(x) for x in _floats(decoder_layers, "--decoder-layers")),
-            _floats(conf_thres, "--conf-thres") or (EVAL_CONF,),
+            _shares(_floats(conf_thres, "--conf-thres"), "--conf-thres") or (EVAL_CONF,),
             _floats(nms_iou, "--nms-iou") or (EVAL_IOU,))
         base = DetectorTrainConfig(str(data), model, epochs, imgsz, device=device, fast=fast,
                                    subset=subset, seed=seed)

@@ -110,7 +110,8 @@ def register(app: typer.Typer) -> None:
             images=images, device=device, threads=threads,
             engine=engine, address=address, workers=workers,
             gpus_per_worker=gpus_per_worker, chunk_seconds=chunk_seconds,
-            detect_budget=detect_budget or (0.1 if detect_every.strip() == "auto" else None),
+            detect_budget=(detect_budget if detect_budget is not None
+                           else 0.1 if detect_every.strip() == "auto" else None),
         )
         config.validate()
         from lensdb.ingest_sources import expand_sources

@@ -104,6 +104,8 @@ class RunFolder:
         """A new run folder with its config.json. A folder that already holds a run is
         refused unless `overwrite` (then its logs are cleared)."""
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise LensDBError(f"{root} is a file; give --out a folder for the run")
         if (root / "config.json").exists() and not overwrite:
             raise LensDBError(f"{root} already holds a run; pick another --out, or --resume it")
         root.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensdb.errors import StoreError
+from lensdb.errors import StoreError, first_line
 
 
 def _faiss():
@@ -66,7 +66,7 @@ class VectorFiles:
     def read_codec(self):
         if not self.codec_path.exists():
             raise StoreError("the store has no trained codec yet; ingest a video first")
-        return _faiss().read_index(str(self.codec_path))
+        return read_index_file(self.codec_path)
 
     def save_codec(self, index) -> None:
         self.ensure()
@@ -147,7 +147,13 @@ def read_index_file(path: Path, mmap: bool = False):
             return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         except RuntimeError:
             pass
-    return faiss.read_index(str(path))
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:  # FAISS's C++ message: its first line names the damage
+        raise StoreError(f"the vector file {path.name} of the store is damaged "
+                         f"({first_line(exc, 120)}); "
+                         "restore it from a backup, or ingest its videos into a new "
+                         "store") from None
 
 
 def find_ivf(index):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lensdb.errors import LensDBError, ParameterError
+from lensdb.outputs import output_dir
 from lensdb.runs import atomic_write_bytes, atomic_write_text
 
 DEFAULT_TEMPLATE = "a street with {counts}"
@@ -60,6 +61,11 @@ def captions_from_store(store, out_dir: str | Path, query: str | None = None,
         raise ParameterError("limit", "must be at least 1")
     if "{counts}" not in template:
         raise ParameterError("template", "must contain {counts}")
+    try:
+        caption({}, template)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ParameterError("template", f"takes {{counts}} and nothing else in braces "
+                             f"(write {{{{ and }}}} for literal ones): {exc}") from None
     ids = _labelled_frames(store, query)
     if len(ids) == 0:
         raise LensDBError("no labelled frames" + (f" where {query}" if query else "") +
@@ -73,7 +79,7 @@ def captions_from_store(store, out_dir: str | Path, query: str | None = None,
     for fid, cls, n in rows:
         if classes is None or cls in classes:
             counts[int(fid)][cls] = int(n)
-    out = Path(out_dir)
+    out = output_dir(out_dir, "the pairs folder", store.root)
     (out / "images").mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

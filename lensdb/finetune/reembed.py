@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lensdb.errors import LensDBError, StoreError
+from lensdb.errors import LensDBError, ParameterError, StoreError
 from lensdb.runs import atomic_write_text
 
 STATE = "reembed.json"
@@ -161,6 +161,8 @@ def reembed(store_path: str | Path | None, embedder: str, batch_size: int = 32,
     from lensdb.models.registry import get_embedder
     from lensdb.storage import Store
 
+    if batch_size < 1:
+        raise ParameterError("batch_size", f"must be at least 1, not {batch_size}")
     progress = progress or (lambda e: None)
     store = Store.open(store_path)
     root = store.root.resolve()

@@ -51,3 +51,28 @@ def test_export_refuses_the_store_and_a_limit_below_one(store, tmp_path):
         assert proc.returncode == 2 and says in only_error_line(proc)
     assert sorted(p.name for p in store.iterdir()) == listing
     assert not (tmp_path / "shots").exists()
+
+
+def test_bad_values_are_refused_before_any_work(store, tmp_path):
+    (tmp_path / "plain").write_text("")
+    data = tmp_path / "ds" / "data.yaml"
+    (tmp_path / "ds" / "images").mkdir(parents=True)
+    data.write_text("path: .\ntrain: images\nnames: [a]\n")
+    cases = [
+        (("pairs", "from-store", "--store", str(store), "--out", str(tmp_path / "p"),
+          "--template", "{nope} {counts}"), "--template takes {counts}"),
+        (("pairs", "from-store", "--store", str(store), "--out", str(tmp_path / "plain")),
+         "is a file"),
+        (("reembed", "--store", str(store), "--embedder", "fake-embedder", "--batch-size",
+          "0"), "--batch-size must be at least 1"),
+        (("ingest", str(tmp_path / "x.mp4"), "--store", str(store), "--detect-every", "auto",
+          "--detect-budget", "0"), "--detect-budget"),
+        (("detector", "audit", str(data), "--json", str(tmp_path)), "--json"),
+        (("detector", "sweep", str(data), "--conf-thres", "5"), "--conf-thres"),
+    ]
+    listing = sorted(p.name for p in store.iterdir())
+    for args, says in cases:
+        proc = run(*args)
+        assert proc.returncode == 2 and says in only_error_line(proc), (args, proc.stderr)
+    assert sorted(p.name for p in store.iterdir()) == listing
+    assert not (tmp_path / "p").exists()

@@ -113,3 +113,11 @@ def test_a_store_with_no_vectors_can_still_choose_its_space(tmp_path):
         store.bind_space("first@1", 32, "PQ16")  # e.g. an ingest whose only video failed
         assert store.bind_space("second@2", 64, "SQ8") == "SQ8"
     assert store.meta()["embedder_id"] == "second@2" and store.meta()["dim"] == "64"
+
+
+def test_a_damaged_segment_is_a_store_error_naming_the_file(tmp_path):
+    store, _ = _store_with_segments(tmp_path, batches=1)
+    seg = next(store.vectors.dir.glob("seg-*.faiss"))
+    seg.write_bytes(seg.read_bytes()[:200])  # truncated, as a disk that filled up leaves it
+    with pytest.raises(StoreError, match=f"vector file {seg.name} of the store is damaged"):
+        store.decoded_vectors()
