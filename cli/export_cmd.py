@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import typer
 
-from lensdb.cli.common import JsonOption, StoreOption, console, print_json, store_path
+from lensdb.cli.common import (
+    JsonOption,
+    StoreOption,
+    console,
+    print_error,
+    print_json,
+    store_path,
+)
 from lensdb.errors import LensDBError
 
 HELP = (
@@ -69,15 +77,16 @@ def register(app: typer.Typer) -> None:
                           "(--limit)[/]")
             items = items[:limit]
         report = export(db.store, items, out, clips=clips, boxes=boxes, pad=pad)
+        written = sum(1 for it in report.items if it["jpeg"])
         if as_json:
             print_json(report.to_dict())
-            return
-        written = sum(1 for it in report.items if it["jpeg"])
-        clips_n = sum(1 for it in report.items if it["clip"])
-        console.print(f"{len(report.items)} moments: {written} JPEGs"
-                      + (f", {clips_n} clips" if clips else "") + f" in {report.out_dir}")
-        for it in report.items:
-            if it["note"]:
-                console.print(f"[yellow]{it['video']} {it['start']:.2f}s: {it['note']}[/]",
-                              highlight=False)
-        console.print(f"contact sheet: {report.index}")
+        else:
+            clips_n = sum(1 for it in report.items if it["clip"])
+            console.print(f"{len(report.items)} moments: {written} JPEGs"
+                          + (f", {clips_n} clips" if clips else "") + f" in {report.out_dir}")
+            console.print(f"contact sheet: {report.index}")
+        notes = Counter(it["note"] for it in report.items if it["note"])
+        for note, n in notes.items():  # on stderr, once per reason
+            print_error(f"{n} moment(s): {note}", "warning", "yellow")
+        if report.items and not written:
+            raise typer.Exit(3)  # nothing could be drawn: not a success

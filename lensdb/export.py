@@ -170,6 +170,7 @@ def export(store: Store, hits_or_moments: Any, out_dir: str | Path, clips: bool 
         raise LensDBError(f"cannot create {out}: {exc.strerror}") from None
     report = ExportReport(str(out), str(out / "index.html"))
     reader = FrameReader()
+    unchanged: dict[int, str | None] = {}  # video id -> why its source cannot be used
     try:
         for i, m in enumerate(moments, 1):
             item: dict[str, Any] = {**asdict(m), "jpeg": None, "clip": None, "note": None}
@@ -182,6 +183,10 @@ def export(store: Store, hits_or_moments: Any, out_dir: str | Path, clips: bool 
                 item.update(frame_id=fid, video_id=vid, frame_ts=ts)
                 if is_live(source):
                     raise VideoError("a live source cannot be decoded again")
+                if vid not in unchanged:
+                    unchanged[vid] = _source_problem(store, vid, source)
+                if unchanged[vid]:
+                    raise VideoError(str(unchanged[vid]))
                 base = f"{i:04d}-{_safe(m.video)}-{ts:08.2f}s"
                 (out / f"{base}.jpg").write_bytes(encode_jpeg(render_frame(store, fid, boxes,
                                                                            reader)))
@@ -196,6 +201,21 @@ def export(store: Store, hits_or_moments: Any, out_dir: str | Path, clips: bool 
     (out / "index.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "index.html").write_text(contact_sheet(report.items))
     return report
+
+
+def _source_problem(store: Store, video_id: int, source: str) -> str | None:
+    """Why a video's frames cannot be drawn from `source` (it changed since ingest: other
+    pictures under the stored boxes), or None; a missing file is the reader's to say."""
+    from lensdb.ingest_sources import content_hash
+
+    with store.catalog.connect() as con:
+        row = con.execute("SELECT content_hash FROM videos WHERE video_id = ?",
+                          [video_id]).fetchone()
+    recorded = row[0] if row else None
+    if recorded and Path(source).is_file() and content_hash(source) != recorded:
+        return (f"the source video {source} changed since it was ingested (content hash "
+                "differs); its frames are not drawn from it")
+    return None
 
 
 def _clock(t: float) -> str:

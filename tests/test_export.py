@@ -108,6 +108,24 @@ def test_a_missing_source_is_a_note_not_a_crash(tmp_path, make_video, offline_pa
     assert "no image" in (tmp_path / "out" / "index.html").read_text()
 
 
+def test_a_replaced_source_is_not_drawn_under_the_old_boxes(tmp_path, make_video,
+                                                             offline_pair):
+    from lensdb.cli.app import app
+
+    video = make_video("swap.mkv", n_frames=20)
+    db = lensdb.open(str(tmp_path / "store"), create=True)
+    db.ingest([str(video)], **offline_pair, batch_size=20, codec_train_size=20)
+    other = make_video("other.mkv", n_frames=20, size=(128, 96))
+    shutil.copy(other, video)  # same path, other pictures
+    report = export(db.store, [Moment("swap.mkv", 0.5, 1.0)], tmp_path / "out")
+    assert report.items[0]["jpeg"] is None and "changed since it was ingested" in \
+        report.items[0]["note"]
+    result = CliRunner().invoke(app, ["export", "video = 'swap.mkv'", "--out",
+                                      str(tmp_path / "cli"), "--store", str(tmp_path / "store")])
+    assert result.exit_code == 3, result.output  # nothing could be drawn
+    assert "warning:" in result.stderr and "changed since it was ingested" in result.stderr
+
+
 def test_cli_export(store, tmp_path):
     from lensdb.cli.app import app
 
