@@ -28,6 +28,8 @@ def expand_sources(paths: Iterable[str]) -> list[str]:
 
     out: list[str] = []
     for p in paths:
+        if not p.strip():
+            raise VideoError("an empty path; give a video file, a glob, a URL or - for stdin")
         if p == "-" or is_url(p):
             out.append(p)
         elif any(ch in p for ch in "*?["):

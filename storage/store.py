@@ -82,6 +82,9 @@ class Store:
         if store.catalog.exists():
             store.catalog.check_version()
             return store
+        if store.root.exists() and not store.root.is_dir():
+            raise StoreError(f"{store.root} is a file, not a store; a store is a folder "
+                             "(give --store a new or existing store folder)")
         if not create:
             raise StoreError(f"no LensDB store at {store.root}; create one with `lensdb ingest`")
         try:

@@ -36,6 +36,8 @@ def load_data_yaml(path: str | Path) -> DataSpec:
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise LensDBError(f"{path} is a folder; give its data.yaml")
     if not path.is_file():
         raise LensDBError(f"no such data.yaml: {path}")
     try:

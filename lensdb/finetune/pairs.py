@@ -63,6 +63,8 @@ def read_pairs(path: str | Path, image_root: str | Path | None = None,
     labels other than 0/1) raise with their line unless `collect` (then they are listed in
     `problems` and left out)."""
     path = Path(path)
+    if path.is_dir():
+        raise LensDBError(f"{path} is a folder; give the pairs CSV file")
     if not path.is_file():
         raise LensDBError(f"no such pairs file: {path}")
     root = Path(image_root) if image_root else path.resolve().parent

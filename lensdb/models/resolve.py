@@ -126,6 +126,11 @@ def _resolve_embedder(spec: str) -> ResolvedModel:
         return ResolvedModel("embedder", spec, "registry", name=spec)
     if not spec.startswith("clip:"):
         known = ", ".join(sorted(list_embedders()))
+        looks_like_file = spec.endswith((".pt", ".pth", ".bin", ".safetensors")) or "/" in spec
+        if looks_like_file and not Path(spec).exists():
+            raise LensDBError(f"no such checkpoint file: {shorten(spec)} (an embedder is one "
+                              f"of {known}, clip:ARCH:CHECKPOINT, or a fine-tuning run's "
+                              "best.pt)")
         raise LensDBError(f"unknown embedder '{shorten(spec)}'; known embedders: {known}, "
                           "or clip:ARCH:CHECKPOINT")
     parts = spec.split(":", 2)
