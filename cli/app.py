@@ -62,13 +62,23 @@ _register_all()
 
 def main() -> None:
     """Console entry point: user errors become one red line and exit code 2."""
+    # typer carries its own click; its UsageError is the base of the BadParameter it exports
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
     try:
-        app()
+        code = app(standalone_mode=False)
+    except usage_error as exc:  # a bad option or argument, from the parser
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # the help, as without arguments before
+            sys.exit(exc.exit_code)
+        where = exc.ctx.command_path if exc.ctx is not None else "lensdb"
+        common.print_error(f"{exc.format_message()} (see `{where} --help`)")
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         common.console_err.print("[yellow]interrupted; what was committed stays[/]")
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001
         sys.exit(common.report_error(exc))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

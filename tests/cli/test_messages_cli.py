@@ -12,6 +12,12 @@ from fake_cli import only_error_line, run
     (("ingest", "", "--store", "{tmp}/new"), "an empty path"),
     (("detector", "audit", "{tmp}"), "is a folder; give its data.yaml"),
     (("pairs", "validate", "{tmp}"), "is a folder; give the pairs CSV file"),
+    # the parser's own errors: one line too, with where to read more
+    (("query", "count(car) > 1", "--recall", "abc"),
+     "Invalid value for '--recall'"),
+    (("info", "--bogus"), "No such option: --bogus (see `"),
+    (("bogus",), "No such command 'bogus'"),
+    (("match", "{plain}"), "Missing argument 'texts'"),
 ])
 def test_message_points_the_right_way(tmp_path, args, says):
     (tmp_path / "plain").write_text("")
