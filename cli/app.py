@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -63,16 +64,18 @@ _register_all()
 def main() -> None:
     """Console entry point: user errors become one red line and exit code 2."""
     # typer carries its own click; its UsageError is the base of the BadParameter it exports
-    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    usage_error: type[Exception] = next(
+        c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
     try:
         code = app(standalone_mode=False)
     except usage_error as exc:  # a bad option or argument, from the parser
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            exc.show()  # the help, as without arguments before
-            sys.exit(exc.exit_code)
-        where = exc.ctx.command_path if exc.ctx is not None else "lensdb"
-        common.print_error(f"{exc.format_message()} (see `{where} --help`)")
-        sys.exit(exc.exit_code)
+        err: Any = exc  # click's UsageError: ctx, show(), format_message(), exit_code
+        if type(err).__name__ == "NoArgsIsHelpError":
+            err.show()  # the help, as without arguments before
+            sys.exit(err.exit_code)
+        where = err.ctx.command_path if err.ctx is not None else "lensdb"
+        common.print_error(f"{err.format_message()} (see `{where} --help`)")
+        sys.exit(err.exit_code)
     except KeyboardInterrupt:
         common.console_err.print("[yellow]interrupted; what was committed stays[/]")
         sys.exit(130)
