@@ -61,8 +61,28 @@ def _register_all() -> None:
 _register_all()
 
 
+# flags that name a path: typer reads an empty value as Path("") == ".", the current folder
+PATH_FLAGS = ("--store", "-s", "--out", "-o", "--parquet", "--plot", "--image", "--data")
+
+
+def empty_path_flag(argv: list[str]) -> str | None:
+    """The first path flag given an empty value (`--store ""`, `--out=`), or None."""
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if flag not in PATH_FLAGS:
+            continue
+        given = value if eq else (argv[i + 1] if i + 1 < len(argv) else None)
+        if given is not None and not given.strip():
+            return flag
+    return None
+
+
 def main() -> None:
     """Console entry point: user errors become one red line and exit code 2."""
+    empty = empty_path_flag(sys.argv[1:])
+    if empty:
+        common.print_error(f"{empty} is empty; give a path (for the current folder, '.')")
+        sys.exit(2)
     # typer carries its own click; its UsageError is the base of the BadParameter it exports
     usage_error: type[Exception] = next(
         c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")

@@ -48,11 +48,15 @@ def register(app: typer.Typer) -> None:
                       "clip-vit-b-32+int8[/]).")
 
     @models_app.command("fetch")
-    def models_fetch(name: str = typer.Argument(..., help="Model name from `lensdb models`.")):
+    def models_fetch(name: str = typer.Argument(..., help="Model name from `lensdb models`."),
+                     as_json: bool = JsonOption) -> None:
         """Download a model's weights into the cache (LENSDB_CACHE, ~/.cache/lensdb)."""
         from lensdb.models.registry import find_spec
 
         spec = find_spec(name)
+        if as_json:
+            print_json({"name": name, "source": spec.source, "path": str(spec.fetch())})
+            return
         with console.status(f"fetching {name} from {spec.source}"):
             path = spec.fetch()
         console.print(f"[green]ok[/] {name} -> {path}")

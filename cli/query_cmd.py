@@ -73,8 +73,9 @@ def query_command(
     fmt: str = typer.Option("table", "--format", "-f",
                             help="table | json | csv | parquet (parquet needs --out)."),
     frames: bool = typer.Option(False, "--frames", help="One row per matching frame."),
-    gap: float | None = typer.Option(None, "--gap", metavar="SECONDS",
-                                     help="Merge moments less than SECONDS apart."),
+    gap: str | None = typer.Option(None, "--gap", metavar="DURATION",
+                                   help="Merge moments less than this apart: seconds, or a "
+                                        "duration as in queries (2s, 1m30s, 250ms)."),
     out: Path | None = typer.Option(None, "--out", "-o",
                                     help="Write the answer to FILE (format from --format "
                                          "or the file's suffix)."),
@@ -96,9 +97,22 @@ def query_command(
         fmt = "json" if as_json else fmt
         verify = {"recall": recall, "precision": precision, "error": error,
                   "confidence": confidence, "budget": budget}
-        _run(query, store, source, fmt.lower(), frames, gap, out, verify)
+        _run(query, store, source, fmt.lower(), frames, _gap(gap), out, verify)
     except LensDBError as exc:
         raise typer.Exit(common.report_error(exc))
+
+
+def _gap(text: str | None) -> float | None:
+    """--gap: seconds or a duration of the query language; its errors name the flag."""
+    if text is None:
+        return None
+    from lensdb.query.parse import parse_duration
+
+    try:
+        return parse_duration(text)
+    except QueryError:
+        raise LensDBError(f"--gap must be 0 or more seconds or a duration such as 2s or "
+                          f"1m30s, not {text!r}") from None
 
 
 def _run(text: str, store_dir: Path | None, source: str, fmt: str, frames: bool,

@@ -45,6 +45,15 @@ def parse_predicate(text: str) -> p.Predicate:
     return pred
 
 
+def parse_duration(text: str) -> float:
+    """Seconds from a duration as the language writes it (`2s`, `1m30s`, `250ms`) or a
+    plain number of seconds, e.g. for `--gap`."""
+    parser = _Parser(text)
+    seconds = parser.duration("a duration such as 2s or 1m30s")
+    parser.expect_end("the end of the duration")
+    return seconds  # never negative: the lexer has no minus sign
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text

@@ -36,6 +36,10 @@ def test_flags_in_cli_messages_library_names_in_python(store, make_video):
     assert only_error_line(proc) == "error: --stride must be at least 1"
     proc = run("query", "count(square) > 0", "--store", str(store), "--gap", "-1")
     assert proc.returncode == 2 and "error: --gap must" in only_error_line(proc)
+    for gap in ("2s", "1m30s", "250ms", "1.5"):  # durations as the query language writes them
+        proc = run("query", "count(square) > 0", "--store", str(store), "--gap", gap,
+                   "--source", "detected", "--json")
+        assert proc.returncode == 0, proc.stderr
 
 
 def test_changed_sampling_on_resume_names_the_flags_it_was_ingested_with(tmp_path,

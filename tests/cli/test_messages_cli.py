@@ -12,6 +12,8 @@ from fake_cli import only_error_line, run
     (("ingest", "", "--store", "{tmp}/new"), "an empty path"),
     (("detector", "audit", "{tmp}"), "is a folder; give its data.yaml"),
     (("pairs", "validate", "{tmp}"), "is a folder; give the pairs CSV file"),
+    (("ingest", "{plain}", "--store", ""), "--store is empty"),  # not the current folder
+    (("export", "video = 'x'", "--out="), "--out is empty"),
     # the parser's own errors: one line too, with where to read more
     (("query", "count(car) > 1", "--recall", "abc"),
      "Invalid value for '--recall'"),

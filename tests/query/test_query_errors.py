@@ -141,3 +141,13 @@ def test_user_text_only_in_parameters():
     sql = frames_sql(q.where, p.classes(q), "best")
     assert "DROP" not in sql.text and "x'" not in sql.text
     assert evil in sql.params and sql.text.count("?") == len(sql.params)
+
+
+def test_parse_duration_reads_the_languages_durations():
+    from lensdb.query.parse import parse_duration
+
+    assert parse_duration("1m30s") == 90 and parse_duration("250ms") == 0.25
+    assert parse_duration("2") == 2 and parse_duration(" 2s ") == 2
+    for bad in ("", "x", "2s 3", "-1"):
+        with pytest.raises(QueryError):
+            parse_duration(bad)
