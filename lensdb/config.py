@@ -45,12 +45,12 @@ class IngestConfig:
     def validate(self) -> None:
         from lensdb.errors import ParameterError
 
-        if self.stride < 1:
-            raise ParameterError("stride", "must be at least 1")
+        if not 1 <= self.stride <= 1_000_000:
+            raise ParameterError("stride", "must be between 1 and 1,000,000")
         if self.fps is not None and not (0 < self.fps < 10_000):
             raise ParameterError("fps", "must be a positive number of frames per second")
-        if self.detect_every < 1:
-            raise ParameterError("detect_every", "must be at least 1")
+        if not 1 <= self.detect_every <= 1_000_000:
+            raise ParameterError("detect_every", "must be between 1 and 1,000,000")
         if self.detect_budget is not None and not 0 < self.detect_budget <= 1:
             raise ParameterError("detect_budget", "must be a share of frames in (0, 1]")
         if not 0 <= self.batch_size <= 1024:

@@ -14,6 +14,9 @@ from fake_cli import only_error_line, run
     (("pairs", "validate", "{tmp}"), "is a folder; give the pairs CSV file"),
     (("ingest", "{plain}", "--store", ""), "--store is empty"),  # not the current folder
     (("export", "video = 'x'", "--out="), "--out is empty"),
+    (("samples", ""), "unknown sample ''"),
+    (("ingest", "{plain}", "--store", "{tmp}/new", "--stride", "99999999999"),
+     "--stride must be between 1 and 1,000,000"),
     # the parser's own errors: one line too, with where to read more
     (("query", "count(car) > 1", "--recall", "abc"),
      "Invalid value for '--recall'"),
