@@ -63,6 +63,10 @@ def register(app: typer.Typer) -> None:
             raise LensDBError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, "
                               f"not '{log_level}'")
         _check_bindable(host, port)
+        if embedder is not None:
+            from lensdb.models.resolve import resolve_embedder
+
+            resolve_embedder(embedder)  # a misspelt spec now, not at the first search
 
         from lensdb.service.app import create_app
         from lensdb.service.limits import MAX_REQUEST_HEAD

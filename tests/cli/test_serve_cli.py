@@ -22,6 +22,7 @@ def serve(*args: str, tmp_path) -> subprocess.CompletedProcess:
     (("--shutdown-grace", "-1"), "--shutdown-grace"),
     (("--host", "0.0.0.0"), "without a token"),
     (("--host", "not.a.host.invalid", "--token", "t"), "--host not.a.host.invalid"),
+    (("--embedder", "nope"), "unknown embedder 'nope'"),
 ])
 def test_bad_serve_options(tmp_path, args, says):
     out = serve(*args, tmp_path=tmp_path)
