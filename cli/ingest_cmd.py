@@ -116,7 +116,7 @@ def register(app: typer.Typer) -> None:
         config.validate()
         from lensdb.ingest_sources import expand_sources
 
-        expand_sources(paths)  # a mistyped path is an error before any store is created
+        paths = expand_sources(paths)  # a mistyped path: an error before a store is created
         db = lensdb.open(store_path(store), create=True)
         with _ProgressView(enabled=not as_json) as view:
             report = db.ingest(paths, config, progress=view.on_event, wait=wait)

@@ -206,13 +206,12 @@ def export(store: Store, hits_or_moments: Any, out_dir: str | Path, clips: bool 
 def _source_problem(store: Store, video_id: int, source: str) -> str | None:
     """Why a video's frames cannot be drawn from `source` (it changed since ingest: other
     pictures under the stored boxes), or None; a missing file is the reader's to say."""
-    from lensdb.ingest_sources import content_hash
+    from lensdb.ingest_sources import source_changed
 
     with store.catalog.connect() as con:
         row = con.execute("SELECT content_hash FROM videos WHERE video_id = ?",
                           [video_id]).fetchone()
-    recorded = row[0] if row else None
-    if recorded and Path(source).is_file() and content_hash(source) != recorded:
+    if source_changed(source, row[0] if row else None):
         return (f"the source video {source} changed since it was ingested (content hash "
                 "differs); its frames are not drawn from it")
     return None

@@ -63,9 +63,7 @@ class CatalogExport:
 def check_target(out: Path, overwrite: bool, store_root: Path | None = None) -> None:
     """Refuse a DIR that is a file, is or holds or sits in the store, or is not empty;
     `overwrite` replaces only an earlier export (a folder with its MANIFEST)."""
-    if out.exists() and not out.is_dir():
-        raise LensDBError(f"{out} is a file; give a folder to write the Parquet tables into")
-    output_dir(out, "--parquet", store_root)
+    output_dir(out, "--parquet", store_root)  # not a file, not the store's
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise LensDBError(f"{out} is not empty; give an empty or new folder, or "

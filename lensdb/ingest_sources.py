@@ -51,6 +51,12 @@ def content_hash(path: str) -> str:
     return file_digest(path, None)
 
 
+def source_changed(path: str, recorded: str | None) -> bool:
+    """Whether the file at `path` is no longer the video ingested with hash `recorded`
+    (False when nothing was recorded or the file is not there)."""
+    return bool(recorded) and Path(path).is_file() and content_hash(path) != recorded
+
+
 
 def register_video(store: Store, source: str, config: IngestConfig, detector,
                    report: VideoReport, seen: set[int]) -> tuple | None:

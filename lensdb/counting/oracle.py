@@ -70,7 +70,7 @@ def _sources(store: Store, video_ids: list[int]) -> dict[int, VideoSource]:
 
 def check_source(src: VideoSource, hash_check: bool = True) -> None:
     """Raise VideoError (one line) unless the video can be decoded again as ingested."""
-    from lensdb.ingest import content_hash
+    from lensdb.ingest_sources import source_changed
     from lensdb.media import is_live
 
     if not src.path or is_live(src.path):
@@ -79,7 +79,7 @@ def check_source(src: VideoSource, hash_check: bool = True) -> None:
     if not Path(src.path).is_file():
         raise VideoError(f"the source video of '{src.name}' is gone ({src.path}); put it back "
                          "there to run the detector on its frames")
-    if hash_check and src.content_hash and content_hash(src.path) != src.content_hash:
+    if hash_check and source_changed(src.path, src.content_hash):
         raise VideoError(f"the source video {src.path} changed since it was ingested "
                          "(content hash differs); its frames cannot be labelled from it")
     if not src.detector:
