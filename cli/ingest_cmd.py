@@ -76,7 +76,8 @@ def register(app: typer.Typer) -> None:
         detector: str = typer.Option("yolo11n", help="Detector name or .pt/.onnx path."),
         embedder: str = typer.Option("clip-vit-b-32", help="Embedder name (lensdb models)."),
         stride: int = typer.Option(1, help="Keep every N-th frame."),
-        fps: float = typer.Option(None, help="Sample by time: frames per second to keep."),
+        fps: float = typer.Option(None, help="Sample by time: frames per second to keep "
+                                  "(instead of --stride)."),
         detect_every: str = typer.Option("5", help="Detect on every K-th kept frame (1: all),"
                                          " or 'auto': by scene change (see --detect-budget)."),
         detect_budget: float = typer.Option(None, help="Label about this share of frames, "

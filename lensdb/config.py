@@ -13,7 +13,7 @@ class IngestConfig:
     embedder: str = "clip-vit-b-32"  # registry name or clip:ARCH[:CHECKPOINT]
     conf: float | None = None  # detector confidence threshold for a box to count; None:
     # the detector's own default (registry ModelSpec.default_conf); the one used is recorded
-    stride: int = 1  # keep every stride-th decoded frame (ignored when fps is set)
+    stride: int = 1  # keep every stride-th decoded frame (1 when fps is set: one or the other)
     fps: float | None = None  # sample by time: at most this many frames per second
     detect_every: int = 5  # run the detector on every K-th kept frame (1: all)
     detect_budget: float | None = None  # instead of detect_every: label about this share of
@@ -49,6 +49,9 @@ class IngestConfig:
             raise ParameterError("stride", "must be between 1 and 1,000,000")
         if self.fps is not None and not (0 < self.fps < 10_000):
             raise ParameterError("fps", "must be a positive number of frames per second")
+        if self.fps is not None and self.stride != 1:
+            raise ParameterError("stride", "cannot be combined with fps (stride keeps every "
+                                 "n-th frame, fps samples by time: give one)")
         if not 1 <= self.detect_every <= 1_000_000:
             raise ParameterError("detect_every", "must be between 1 and 1,000,000")
         if self.detect_budget is not None and not 0 < self.detect_budget <= 1:

@@ -354,10 +354,12 @@ def test_python_api_errors_name_parameters_not_flags(tmp_path, make_video):
     with pytest.raises(ParameterError, match="^detect_every must") as caught:
         db.ingest([str(make_video())], IngestConfig(detect_every=0, **FAKE))
     assert caught.value.cli_message().startswith("--detect-every must")
-    for bad in ({"stride": 0}, {"conf": 2.0}, {"fps": -1.0}):
+    for bad in ({"stride": 0}, {"conf": 2.0}, {"fps": -1.0}, {"stride": 5, "fps": 2.0}):
         with pytest.raises(LensDBError) as caught:
             IngestConfig(**bad).validate()
         assert "--" not in str(caught.value)
+    with pytest.raises(ParameterError, match="^stride cannot be combined with fps"):
+        IngestConfig(stride=5, fps=2.0).validate()
     with pytest.raises(LensDBError) as caught:
         db.query("count(square) > 1", gap=-1)
     assert "--" not in str(caught.value)
