@@ -325,6 +325,13 @@ def test_still_images_are_refused_unless_asked_for(tmp_path):
                        IngestConfig(images=True, **FAKE))
     assert [v.status for v in report.videos] == ["complete", "complete", "skipped"]
     assert db.info()["frames"] == 2
+    text = tmp_path / "notes.jpg"  # named like an image, holds none
+    text.write_text("not a picture\n")
+    for images in (False, True):
+        report = db.ingest([str(text)], IngestConfig(images=images, **FAKE))
+        assert report.videos[0].status == "failed"
+        assert "neither a video nor a readable image" in report.videos[0].message
+    assert db.info()["frames"] == 2
 
 
 def test_truncated_moov_is_reported_as_truncated(tmp_path):
