@@ -70,12 +70,15 @@ def register(app: typer.Typer) -> None:
 
         from lensdb.service.app import create_app
         from lensdb.service.limits import MAX_REQUEST_HEAD
-        from lensdb.storage.store import default_store_path
+        from lensdb.storage.store import Store, default_store_path
 
         store_dir = store or default_store_path()
         api = create_app(store_dir, token=token, allow=roots, embedder=embedder)
+        empty = "" if Store(Path(store_dir)).catalog.exists() else (
+            " (no store there yet: the first ingest creates it; until then queries answer "
+            "'no LensDB store')")
         console_err.print(
-            f"LensDB serving {store_dir} on http://{host}:{port} (docs at /docs); "
+            f"LensDB serving {store_dir}{empty} on http://{host}:{port} (docs at /docs); "
             f"ingest allowed under {', '.join(roots)}"
             + ("; bearer token required" if token else ""), highlight=False)
         # h11 on purpose (not httptools when installed): one parser, one limit, so a long
