@@ -11,26 +11,36 @@
    held-out label's nearest remaining labels are twice as far apart as the labels around
    an unlabelled frame (pessimistic). The blend's and the combination's own training rows
    are computed without the held-out fold too (nested), so no out-of-fold value ever
-   depends on its frame's label. The blend wins unless another candidate is better by more
-   than two paired standard errors (`_pick`).
+   depends on its frame's label. For the pick, each candidate is also predicted at twice
+   that gap (`wide_out_of_fold`) and its error carried back to the labels' own spacing
+   (`at_label_spacing`); the blend wins unless another candidate is better there by more
+   than one paired standard error (`_pick`).
 3. Every method is refitted on every label and predicts every frame (`deploy`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from lensdb.counting.blend import Blend, label_steps
-from lensdb.counting.combine import Combiner, EmbeddingRidge
+from lensdb.counting.blend import Blend
+from lensdb.counting.combine import EmbeddingRidge
 from lensdb.counting.config import TrainConfig
-from lensdb.counting.interpolate import Interpolated, interpolate, interpolate_median
+from lensdb.counting.interpolate import interpolate, interpolate_median
 from lensdb.counting.knn import KnnPropagator
 from lensdb.counting.metrics import evaluate, regression_metrics
+from lensdb.counting.out_of_fold import (
+    Fitter,
+    Frames,
+    at_label_spacing,
+    fit_blend,
+    fit_combiner,
+    interp_or,
+    out_of_fold,
+)
 from lensdb.counting.split import Split, fill_in_folds
 from lensdb.counting.train import Progress, fit_mlp
 
@@ -38,18 +48,6 @@ CANDIDATES = ("interp", "median", "knn", "blend", "mlp", "combo")  # tie order: 
 FILL_IN_NOTE = ("out-of-fold on the labelled frames, {folds} interleaved folds by label rank "
                 "within each video; pessimistic: a held-out label's nearest remaining labels "
                 "are twice as far apart as the labels around an unlabelled frame")
-
-
-@dataclass
-class Frames:
-    """Every frame (positions 0..n-1) and which of them are labelled with what."""
-
-    vectors: np.ndarray  # (n, D) as queries see them
-    video: np.ndarray  # (n,) video id
-    ts: np.ndarray  # (n,) seconds (pts)
-    labelled: np.ndarray  # positions of labelled frames
-    y: np.ndarray  # detector count per labelled frame
-    names: dict[int, str] | None = None  # video id -> name, for per-video figures
 
 
 @dataclass
@@ -63,13 +61,11 @@ class ClassFit:
     fill_in_test: dict  # metrics.evaluate() of the winner out of fold vs the constant
     why: str  # one line: the winner and the candidates' fill-in MAE
     oof: dict[str, np.ndarray]  # candidate -> out-of-fold prediction per labelled frame
+    wide: dict[str, np.ndarray] | None  # the same at twice the gap (None: too few labels)
     deploy: dict[str, np.ndarray]  # candidate -> prediction for every frame, all labels
     predictor: Any  # the embedding model refitted on every label (MlpPredictor or kNN)
     combiner: dict | None = None  # the deployed blend's or combination's parameters
     mlp_epochs: int | None = None  # epochs each MLP fit runs (the validation's best)
-
-
-Fitter = Callable[[np.ndarray, np.ndarray], Any]  # (vectors, counts) -> .predict(vectors)
 
 
 def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str = "",
@@ -91,11 +87,11 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
                           config.folds)
     stacked = tuple(m for m in ("blend", "combo") if m in allowed
                     and (m == "combo" or "knn" in fitters))
-    oof, single = _out_of_fold(frames, folds, fitters, embedding, stacked)
+    oof, single, wide = out_of_fold(frames, folds, fitters, embedding, stacked)
     fill_in = {m: regression_metrics(y, v) for m, v in oof.items()}
-    blend = (_fit_blend(frames, single, np.arange(len(frames.labelled)))
+    blend = (fit_blend(frames, single, np.arange(len(frames.labelled)))
              if "blend" in stacked else None)
-    method, beaten = _pick(y, oof, [m for m in CANDIDATES if m in allowed and m in oof])
+    method, beaten = _pick(y, oof, [m for m in CANDIDATES if m in allowed and m in oof], wide)
     if method in ("mlp", "knn"):  # it predicts frames ingested later too
         embedding = method
     kept = tuple(m for m in stacked if m == method or (deploy_all and m in oof))
@@ -104,6 +100,10 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
         progress(f"{cls}: fill-in", 1, 1)
     listed = ", ".join(f"{m} {fill_in[m]['mae']:.3f}" for m in (*CANDIDATES, "constant")
                        if m in fill_in)
+    if wide is not None:
+        listed += "; carried to the labels' spacing: " + ", ".join(
+            f"{m} {float(at_label_spacing(y, oof[m], wide[m]).mean()):.3f}"
+            for m in CANDIDATES if m in fill_in and m in wide)
     why = (f"{method}: {beaten} (out-of-fold MAE: {listed}; "
            f"{FILL_IN_NOTE.format(folds=config.folds)})"
            if config.method == "auto" else f"{method}: forced by --method ({listed})")
@@ -111,33 +111,38 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
     fill_in_test = evaluate(y, oof[method], float(y.mean()), lab_video, frames.names)
     fill_in_test["baseline"] = regression_metrics(y, oof["constant"])
     return ClassFit(method=method, embedding=embedding, validation_mae=val_mae, test=test,
-                    fill_in=fill_in, fill_in_test=fill_in_test, why=why, oof=oof,
+                    fill_in=fill_in, fill_in_test=fill_in_test, why=why, oof=oof, wide=wide,
                     deploy=deploy, predictor=predictor,
                     combiner=params.get(method), mlp_epochs=epochs)
 
 
-def _pick(y: np.ndarray, oof: dict[str, np.ndarray], names: list[str]) -> tuple[str, str]:
-    """(method, why in words). Out-of-fold MAEs of ~100 labels differ by noise as much as
-    by merit, so the reference (the blend, else the first of `names`) is kept unless
-    another candidate's paired per-label absolute error is lower by more than two standard
-    errors; among those that are, the lowest MAE wins."""
+def _pick(y: np.ndarray, oof: dict[str, np.ndarray], names: list[str],
+          wide: dict[str, np.ndarray] | None = None) -> tuple[str, str]:
+    """(method, why in words). Each candidate's per-label error is carried to the labels'
+    own spacing (`at_label_spacing`, from `wide`). Fill-in MAEs of ~100 labels differ by
+    noise as much as by merit, so the reference (the blend, else the first of `names`) is
+    kept unless another candidate's paired per-label error is lower by more than one
+    standard error (two without `wide`: errors at the out-of-fold gap, pessimistic for
+    interpolation as they are); among those that are, the lowest wins."""
     ref = "blend" if "blend" in names else names[0]
-    err = {m: np.abs(np.asarray(oof[m], np.float64) - y) for m in names}
+    err = {m: at_label_spacing(y, oof[m], None if wide is None else wide.get(m)) for m in names}
     better: list[tuple[float, str]] = []
     for m in names:
         d = err[m] - err[ref]
         if m == ref or len(d) < 2:
             continue
         se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
-        if float(d.mean()) < -2 * se:
+        if float(d.mean()) < -(1 if wide is not None else 2) * se:
             better.append((float(err[m].mean()), m))
+    at, by = ("", "two standard errors") if wide is None else (
+        " at the labels' spacing", "one standard error")
     if not better:
         if len(names) == 1:
             return ref, "the only candidate"
-        return ref, ("the reference; no other method's fill-in error is lower by more than "
-                     "two standard errors")
+        return ref, (f"the reference; no other method's fill-in error{at} is lower by more "
+                     f"than {by}")
     _, best = min(better)
-    return best, f"fill-in error lower than {ref}'s by more than two standard errors"
+    return best, f"fill-in error{at} lower than {ref}'s by more than {by}"
 
 
 def _allowed(method: str) -> set[str]:
@@ -200,101 +205,6 @@ def _mlp_fitter(config: TrainConfig, epochs: int, init_state: dict | None) -> Fi
     return fit
 
 
-def _bases(frames: Frames, train: np.ndarray, query: np.ndarray, fitters: dict[str, Fitter],
-           embedding: str, ridge: bool) -> dict[str, Any]:
-    """Base predictions at frame positions `query` from the labels at `train` (positions
-    into the labelled arrays)."""
-    lab = frames.labelled[train]
-    xq = frames.vectors[query]
-    out: dict[str, Any] = {
-        "constant": np.full(len(query), float(frames.y[train].mean()), np.float32),
-        "interp": interpolate(frames.video[lab], frames.ts[lab], frames.y[train],
-                              frames.video[query], frames.ts[query]),
-    }
-    out["median"] = interpolate_median(frames.video[lab], frames.ts[lab], frames.y[train],
-                                       frames.video[query], frames.ts[query])
-    models = {name: fit(frames.vectors[lab], frames.y[train]) for name, fit in fitters.items()}
-    for name, model in models.items():
-        out[name] = model.predict(xq)
-    if ridge:
-        out["ridge"] = EmbeddingRidge(frames.vectors[lab], frames.y[train]).predict(xq)
-    out["emb"] = out[embedding]
-    return out
-
-
-def _interp_or(interp: Interpolated, fallback: np.ndarray) -> np.ndarray:
-    return np.where(interp.inside, interp.value, fallback).astype(np.float32)
-
-
-def _out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
-                 embedding: str, stacked: tuple[str, ...]
-                 ) -> tuple[dict[str, np.ndarray], list]:
-    """(candidate -> out-of-fold values, [(held positions, base inputs)] per fold);
-    `stacked`: the candidates fitted on other candidates' held-out rows (blend, combo)."""
-    n = len(frames.labelled)
-    combo = "combo" in stacked
-    names = ("constant", "interp", "median", *fitters, *stacked)
-    oof = {m: np.zeros(n, np.float32) for m in names}
-    every = np.arange(n)
-    fold_ids = np.unique(folds)
-    single: dict = {}
-    for f in fold_ids:
-        held = every[folds == f]
-        base = _bases(frames, every[folds != f], frames.labelled[held], fitters, embedding,
-                      combo)
-        single[f] = (held, base)
-        oof["constant"][held] = base["constant"]
-        oof["interp"][held] = _interp_or(base["interp"], base["emb"])
-        oof["median"][held] = _interp_or(base["median"], base["emb"])
-        for name in fitters:
-            oof[name][held] = base[name]
-    if not stacked:
-        return oof, list(single.values())
-    pair_rows: dict[int, list[tuple[np.ndarray, dict]]] = {f: [] for f in fold_ids}
-    for i, f in enumerate(fold_ids):
-        for g in fold_ids[i + 1:]:
-            train = every[(folds != f) & (folds != g)]
-            for outer, rows in ((f, g), (g, f)):
-                rows_at = every[folds == rows]
-                base = _bases(frames, train, frames.labelled[rows_at], {
-                    k: v for k, v in fitters.items() if k == "knn"}, "knn", combo)
-                pair_rows[outer].append((rows_at, base))
-    for f in fold_ids:
-        held = every[folds == f]
-        b = single[f][1]
-        if "blend" in stacked:
-            blend = _fit_blend(frames, pair_rows[f], every[folds != f])
-            oof["blend"][held] = blend.predict(b["interp"], b["knn"], b["emb"])
-        if combo:
-            combiner = _fit_combiner(frames, pair_rows[f])
-            oof["combo"][held] = combiner.predict(b["interp"], b["knn"], b["ridge"], b["emb"])
-    return oof, list(single.values())
-
-
-def _fit_blend(frames: Frames, rows: list[tuple[np.ndarray, dict]], kept: np.ndarray) -> Blend:
-    """The blend's three numbers from held-out rows and the steps between the `kept` labels
-    (positions into the labelled arrays)."""
-    at = np.concatenate([r for r, _ in rows])
-    lab = frames.labelled[kept]
-    steps = label_steps(frames.video[lab], frames.ts[lab], frames.y[kept])
-    return Blend.fit(steps, _concat([b["interp"] for _, b in rows]), frames.y[at],
-                     np.concatenate([b["knn"] for _, b in rows]))
-
-
-def _fit_combiner(frames: Frames, rows: list[tuple[np.ndarray, dict]]) -> Combiner:
-    """A combination fitted on (positions into labelled, base predictions there) blocks."""
-    at = np.concatenate([r for r, _ in rows])
-    interp = _concat([b["interp"] for _, b in rows])
-    knn = np.concatenate([b["knn"] for _, b in rows])
-    ridge = np.concatenate([b["ridge"] for _, b in rows])
-    return Combiner.fit(interp, knn, ridge, frames.y[at])
-
-
-def _concat(parts: list[Interpolated]) -> Interpolated:
-    return Interpolated(**{k: np.concatenate([getattr(p, k) for p in parts])
-                           for k in Interpolated.__dataclass_fields__})
-
-
 def _deploy(frames: Frames, fitters: dict[str, Fitter], embedding: str, rows: list,
             stacked: tuple[str, ...], blend: Blend | None
             ) -> tuple[dict, Any, dict[str, dict]]:
@@ -308,8 +218,8 @@ def _deploy(frames: Frames, fitters: dict[str, Fitter], embedding: str, rows: li
     out = {name: m.predict(frames.vectors) for name, m in models.items()}
     interp = interpolate(frames.video[frames.labelled], frames.ts[frames.labelled], frames.y,
                          frames.video, frames.ts)
-    out["interp"] = _interp_or(interp, out[embedding])
-    out["median"] = _interp_or(interpolate_median(
+    out["interp"] = interp_or(interp, out[embedding])
+    out["median"] = interp_or(interpolate_median(
         frames.video[frames.labelled], frames.ts[frames.labelled], frames.y, frames.video,
         frames.ts), out[embedding])
     out["constant"] = np.full(n_all, float(np.mean(frames.y)), np.float32)
@@ -318,7 +228,7 @@ def _deploy(frames: Frames, fitters: dict[str, Fitter], embedding: str, rows: li
         out["blend"] = blend.predict(interp, out["knn"], out[embedding])
         params["blend"] = blend.to_dict()
     if "combo" in stacked:
-        combiner = _fit_combiner(frames, rows)
+        combiner = fit_combiner(frames, rows)
         ridge = EmbeddingRidge(frames.vectors[frames.labelled], frames.y).predict(frames.vectors)
         out["combo"] = combiner.predict(interp, out["knn"], ridge, out[embedding])
         params["combo"] = combiner.to_dict()

@@ -1,5 +1,7 @@
-"""fit_class: out-of-fold values never see their own label; the combination learns; the
-refit uses every label (a label added moves its neighbour's prediction)."""
+"""fit_class: out-of-fold values never see their own label (nor, at twice the gap, their
+neighbours'); the error carried to the labels' spacing is nearer the truth; the pick leaves
+the blend where the embedding sees little; the combination learns; the refit uses every
+label (a label added moves its neighbour's prediction)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import pytest
 
 from lensdb.counting import TrainConfig, train_counters
 from lensdb.counting.fit import Frames, fit_class
+from lensdb.counting.knn import KnnPropagator
+from lensdb.counting.out_of_fold import at_label_spacing, wide_out_of_fold
 from lensdb.counting.split import fill_in_folds
 
 
@@ -52,6 +56,65 @@ def test_out_of_fold_never_uses_the_frames_own_label(synth, fast, method):
         at = frames.labelled[i]
         refit = "knn" if method == "auto" else "mlp"
         assert after.deploy[refit][at] > before.deploy[refit][at] + 0.3
+
+
+def test_twice_the_gap_never_sees_the_label_nor_its_neighbours(synth):
+    frames, _ = synthetic_frames(synth, videos=1, n=200, every=4)
+    folds = fill_in_folds(frames.video[frames.labelled], frames.ts[frames.labelled], 5)
+    fitters = {"knn": lambda x, y: KnnPropagator(x, y, 3)}
+    before = wide_out_of_fold(frames, folds, fitters, "knn", {})
+    assert before is not None and {"constant", "interp", "median", "knn"} <= set(before)
+    i = 20  # labels are in time order here: rank i, neighbours i - 1 and i + 1
+
+    def changed(at: list[int]) -> dict[str, np.ndarray]:
+        y = frames.y.copy()
+        y[at] = 40.0
+        out = wide_out_of_fold(Frames(frames.vectors, frames.video, frames.ts, frames.labelled, y),
+                    folds, fitters, "knn", {})
+        assert out is not None
+        return out
+
+    after = changed([i - 1, i, i + 1])
+    for name in ("interp", "median", "knn"):
+        assert after[name][i] == pytest.approx(before[name][i], abs=1e-5), name
+    assert changed([i + 2])["interp"][i] > before["interp"][i] + 1  # two ranks away: used
+
+
+def _weak_footage(make, seeds=range(6), every=10):
+    """Per seed: (fit on 1 frame in `every`, labels, hidden frames' counts, hidden)."""
+    for seed in seeds:
+        v, y = make(seed, weak=True)
+        n = len(y)
+        lab = np.arange(0, n, every)
+        fit = fit_class(Frames(v, np.zeros(n, int), np.arange(n) / 10.0, lab,
+                               y[lab].astype(np.float32)), None, TrainConfig(classes=("c",)),
+                        deploy_all=True)
+        yield fit, y[lab], y, np.setdiff1d(np.arange(n), lab)
+
+
+@pytest.mark.parametrize("scene", ["passing_objects", "busy_and_quiet"])
+def test_the_error_carried_to_the_labels_spacing_is_nearer_the_truth(scene):
+    import count_scenes
+
+    oof, carried, hidden = [], [], []
+    for fit, y_lab, y, hid in _weak_footage(getattr(count_scenes, scene)):
+        oof.append(np.abs(fit.oof["interp"] - y_lab).mean())
+        carried.append(at_label_spacing(y_lab, fit.oof["interp"], fit.wide["interp"]).mean())
+        hidden.append(np.abs(fit.deploy["interp"][hid] - y[hid]).mean())
+    oof, carried, hidden = map(np.array, (oof, carried, hidden))
+    assert (np.abs(carried - hidden) < np.abs(oof - hidden)).sum() >= 5
+    assert hidden.mean() < carried.mean() < oof.mean()  # nearer, and still on the safe side
+
+
+def test_the_pick_leaves_the_blend_where_the_embedding_sees_little():
+    from count_scenes import passing_objects
+
+    picked, blend = [], []
+    for fit, _, y, hid in _weak_footage(passing_objects):
+        picked.append(np.abs(fit.deploy[fit.method][hid] - y[hid]).mean())
+        blend.append(np.abs(fit.deploy["blend"][hid] - y[hid]).mean())
+    # the pick by out-of-fold error alone, two standard errors from the blend: 0.88x
+    assert np.mean(picked) < 0.85 * np.mean(blend)
 
 
 def test_combination_beats_the_constant_on_held_out_frames(synth, fast):
