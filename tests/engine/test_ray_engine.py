@@ -36,8 +36,8 @@ def test_ray_equals_a_plain_ingest_frame_for_frame(tmp_path, make_video, local_r
     # (plus each one's read-ahead of a few frames past its end)
     assert report.videos[0].decoded is not None and report.videos[0].decoded < 250
     # time sampling (one chunk), on top of the same stores
-    _ingest(tmp_path / "plain", [timed], fps=3.0)
-    _, again = _ingest(tmp_path / "ray", [long, timed], engine="ray", fps=3.0)
+    _ingest(tmp_path / "plain", [timed], stride=1, fps=3.0)
+    _, again = _ingest(tmp_path / "ray", [long, timed], engine="ray", stride=1, fps=3.0)
     assert [v.status for v in again.videos] == ["skipped", "complete"]
     assert_same(snapshot(plain.store), snapshot(ray_db.store))
 
