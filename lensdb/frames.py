@@ -180,10 +180,11 @@ def probe(source: str, container=None, images: bool = False) -> SourceInfo:
         if not container.streams.video:
             raise VideoError(_truncation(source) or f"{source} has no video stream")
         stream = container.streams.video[0]
-        if is_still_image(container) and not stream.codec_context.width:
+        still = is_still_image(container)
+        if still and not stream.codec_context.width:
             raise VideoError(f"{source} is neither a video nor a readable image (FFmpeg guessed "
                              f"{container.format.name} from its name but finds no picture)")
-        if not images and is_still_image(container):
+        if still and not images:
             raise VideoError(f"{source} is a still image ({container.format.name}), not a "
                              "video; still images are ingested (as one-frame videos) only "
                              "with the images option")

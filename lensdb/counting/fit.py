@@ -91,7 +91,10 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
     fill_in = {m: regression_metrics(y, v) for m, v in oof.items()}
     blend = (fit_blend(frames, single, np.arange(len(frames.labelled)))
              if "blend" in stacked else None)
-    method, beaten = _pick(y, oof, [m for m in CANDIDATES if m in allowed and m in oof], wide)
+    carried = {m: at_label_spacing(y, v, None if wide is None else wide.get(m))
+               for m, v in oof.items()}  # per label, at the labels' spacing (e2 without wide)
+    method, beaten = _pick(carried, [m for m in CANDIDATES if m in allowed and m in oof],
+                           wide is not None)
     if method in ("mlp", "knn"):  # it predicts frames ingested later too
         embedding = method
     kept = tuple(m for m in stacked if m == method or (deploy_all and m in oof))
@@ -102,8 +105,7 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
                        if m in fill_in)
     if wide is not None:
         listed += "; carried to the labels' spacing: " + ", ".join(
-            f"{m} {float(at_label_spacing(y, oof[m], wide[m]).mean()):.3f}"
-            for m in CANDIDATES if m in fill_in and m in wide)
+            f"{m} {float(carried[m].mean()):.3f}" for m in CANDIDATES if m in carried)
     why = (f"{method}: {beaten} (out-of-fold MAE: {listed}; "
            f"{FILL_IN_NOTE.format(folds=config.folds)})"
            if config.method == "auto" else f"{method}: forced by --method ({listed})")
@@ -116,26 +118,25 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
                     combiner=params.get(method), mlp_epochs=epochs)
 
 
-def _pick(y: np.ndarray, oof: dict[str, np.ndarray], names: list[str],
-          wide: dict[str, np.ndarray] | None = None) -> tuple[str, str]:
-    """(method, why in words). Each candidate's per-label error is carried to the labels'
-    own spacing (`at_label_spacing`, from `wide`). Fill-in MAEs of ~100 labels differ by
-    noise as much as by merit, so the reference (the blend, else the first of `names`) is
-    kept unless another candidate's paired per-label error is lower by more than one
-    standard error (two without `wide`: errors at the out-of-fold gap, pessimistic for
-    interpolation as they are); among those that are, the lowest wins."""
+def _pick(err: dict[str, np.ndarray], names: list[str], at_spacing: bool
+          ) -> tuple[str, str]:
+    """(method, why in words) from each candidate's per-label absolute error, carried to
+    the labels' own spacing when `at_spacing` (`at_label_spacing`). Fill-in MAEs of ~100
+    labels differ by noise as much as by merit, so the reference (the blend, else the
+    first of `names`) is kept unless another candidate's paired per-label error is lower
+    by more than one standard error (two for errors at the out-of-fold gap, pessimistic
+    for interpolation as they are); among those that are, the lowest wins."""
     ref = "blend" if "blend" in names else names[0]
-    err = {m: at_label_spacing(y, oof[m], None if wide is None else wide.get(m)) for m in names}
     better: list[tuple[float, str]] = []
     for m in names:
         d = err[m] - err[ref]
         if m == ref or len(d) < 2:
             continue
         se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
-        if float(d.mean()) < -(1 if wide is not None else 2) * se:
+        if float(d.mean()) < -(1 if at_spacing else 2) * se:
             better.append((float(err[m].mean()), m))
-    at, by = ("", "two standard errors") if wide is None else (
-        " at the labels' spacing", "one standard error")
+    at, by = (" at the labels' spacing", "one standard error") if at_spacing else (
+        "", "two standard errors")
     if not better:
         if len(names) == 1:
             return ref, "the only candidate"

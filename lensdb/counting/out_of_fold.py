@@ -76,6 +76,20 @@ def interp_or(interp: Interpolated, fallback: np.ndarray) -> np.ndarray:
     return np.where(interp.inside, interp.value, fallback).astype(np.float32)
 
 
+def _singles(base: dict[str, Any], fitters: dict[str, Fitter]) -> dict[str, np.ndarray]:
+    """The candidates that need no other candidate's held-out rows, from `bases` output."""
+    return {"constant": base["constant"], "interp": interp_or(base["interp"], base["emb"]),
+            "median": interp_or(base["median"], base["emb"]),
+            **{name: base[name] for name in fitters}}
+
+
+def _stacked(name: str, model: Any, base: dict[str, Any]) -> np.ndarray:
+    """A fitted blend's or combination's prediction from `bases` output."""
+    if name == "blend":
+        return model.predict(base["interp"], base["knn"], base["emb"])
+    return model.predict(base["interp"], base["knn"], base["ridge"], base["emb"])
+
+
 def out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
                 embedding: str, stacked: tuple[str, ...]
                 ) -> tuple[dict[str, np.ndarray], list, dict[str, np.ndarray] | None]:
@@ -92,13 +106,10 @@ def out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
     for f in fold_ids:
         held = every[folds == f]
         base = bases(frames, every[folds != f], frames.labelled[held], fitters, embedding,
-                      combo)
+                     combo)
         single[f] = (held, base)
-        oof["constant"][held] = base["constant"]
-        oof["interp"][held] = interp_or(base["interp"], base["emb"])
-        oof["median"][held] = interp_or(base["median"], base["emb"])
-        for name in fitters:
-            oof[name][held] = base[name]
+        for name, values in _singles(base, fitters).items():
+            oof[name][held] = values
     if not stacked:
         return oof, list(single.values()), wide_out_of_fold(frames, folds, fitters, embedding,
                                                             {})
@@ -113,17 +124,14 @@ def out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
                 pair_rows[outer].append((rows_at, base))
     stackers: dict[int, dict[str, Any]] = {}
     for f in fold_ids:
-        held = every[folds == f]
-        b = single[f][1]
+        held, b = single[f]
         stackers[f] = {}
         if "blend" in stacked:
-            blend = fit_blend(frames, pair_rows[f], every[folds != f])
-            oof["blend"][held] = blend.predict(b["interp"], b["knn"], b["emb"])
-            stackers[f]["blend"] = blend
+            stackers[f]["blend"] = fit_blend(frames, pair_rows[f], every[folds != f])
         if combo:
-            combiner = fit_combiner(frames, pair_rows[f])
-            oof["combo"][held] = combiner.predict(b["interp"], b["knn"], b["ridge"], b["emb"])
-            stackers[f]["combo"] = combiner
+            stackers[f]["combo"] = fit_combiner(frames, pair_rows[f])
+        for name, model in stackers[f].items():
+            oof[name][held] = _stacked(name, model, b)
     wide = wide_out_of_fold(frames, folds, fitters, embedding, stackers)
     return oof, list(single.values()), wide
 
@@ -147,14 +155,9 @@ def wide_out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitte
         train = every[~np.isin(folds, [f, (f - 1) % n_folds, (f + 1) % n_folds])]
         base = bases(frames, train, frames.labelled[held], fitters, embedding,
                      "combo" in stackers.get(f, {}))
-        values = {"constant": base["constant"],
-                  "interp": interp_or(base["interp"], base["emb"]),
-                  "median": interp_or(base["median"], base["emb"]),
-                  **{name: base[name] for name in fitters}}
+        values = _singles(base, fitters)
         for name, model in stackers.get(f, {}).items():
-            values[name] = (model.predict(base["interp"], base["knn"], base["emb"])
-                            if name == "blend" else
-                            model.predict(base["interp"], base["knn"], base["ridge"], base["emb"]))
+            values[name] = _stacked(name, model, base)
         for name, v in values.items():
             out.setdefault(name, np.zeros(n, np.float32))[held] = v
     return out
