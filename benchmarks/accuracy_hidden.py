@@ -72,7 +72,7 @@ def scene(video: np.ndarray, ts: np.ndarray, vectors: np.ndarray, k: int,
     the store decodes them (ingest: as the embedder made them) and no label; its adaptive
     threshold keeps about the budget, not exactly it."""
     from lensdb.config import IngestConfig, batch_for
-    from lensdb.counting.placement import scene_placer
+    from lensdb.counting.scene_change import scene_placer
 
     batch_size = batch_for(IngestConfig(), "cpu").batch_size
     keep: list[int] = []

@@ -14,11 +14,15 @@ from lensdb.errors import LensDBError
 
 HELP = """Label the frames where a label helps most, then refit the count predictors.
 
-Scores every unlabelled frame (interpolation in time against embedding neighbours, the
-spread of the neighbours' counts, distance in time and in the embedding to the nearest
-label, predicted counts near --thresholds), picks greedily with spacing, decodes those
-frames again from the source videos, runs the store's detector on them (the one and the
-confidence each video was ingested with), stores the counts as labels and refits.
+In 4 rounds, each split by how well the embedding sees the counts (leave one out on the
+labels so far): where it sees them, frames score high where propagation is unsure
+(interpolation in time against embedding neighbours, the spread of the neighbours' counts,
+distance in time and in the embedding to the nearest label, predicted counts near
+--thresholds); where it sees them weakly, labels split the gaps where interpolation loses
+most (long gaps where counts move; gaps across a --thresholds value first). Those frames
+are decoded again from the source videos, the store's detector runs on them (the one and
+the confidence each video was ingested with), the counts are stored as labels, and the
+count predictors are refitted.
 
 Crash-safe: labels are committed batch by batch; re-running finishes the job and never
 duplicates a label. A source video that is gone or changed is a one-line error.

@@ -17,7 +17,7 @@ class IngestConfig:
     fps: float | None = None  # sample by time: at most this many frames per second
     detect_every: int = 5  # run the detector on every K-th kept frame (1: all)
     detect_budget: float | None = None  # instead of detect_every: label about this share of
-    # kept frames, placed by scene change (lensdb.counting.placement.SceneChangePlacer)
+    # kept frames, placed by scene change (lensdb.counting.scene_change.SceneChangePlacer)
     codec: str | None = None  # FAISS index_factory string; None: the store's, else SQ8
     # frames per model batch and per committed transaction; 0: by the models' device
     # (DEVICE_BATCH: 32 on the CPU, 128 on a GPU, where bigger batches keep it busy)

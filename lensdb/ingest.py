@@ -159,7 +159,7 @@ def _ingest_one(store, source, config, detector, embedder, writer, stages, repor
     video_id, last_index, kept, last_ts, sampling, info, container = reg
     live = source == "-" or is_url(source)
     detect_every = int(sampling["detect_every"])
-    from lensdb.counting.placement import scene_placer
+    from lensdb.counting.scene_change import scene_placer
 
     placer = scene_placer(sampling)  # --detect-budget: labels placed by scene change
     sampler = Sampler(sampling["stride"], sampling["fps"], after_pts=last_ts)

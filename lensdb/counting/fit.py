@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,7 +30,7 @@ from lensdb.counting.combine import EmbeddingRidge
 from lensdb.counting.config import TrainConfig
 from lensdb.counting.interpolate import interpolate, interpolate_median
 from lensdb.counting.knn import KnnPropagator
-from lensdb.counting.metrics import evaluate, regression_metrics
+from lensdb.counting.metrics import evaluate, regression_metrics, weighted_mean, weighted_se
 from lensdb.counting.out_of_fold import (
     Fitter,
     Frames,
@@ -39,6 +38,7 @@ from lensdb.counting.out_of_fold import (
     fit_blend,
     fit_combiner,
     interp_or,
+    label_weights,
     out_of_fold,
 )
 from lensdb.counting.split import Split, fill_in_folds
@@ -93,8 +93,9 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
              if "blend" in stacked else None)
     carried = {m: at_label_spacing(y, v, None if wide is None else wide.get(m))
                for m, v in oof.items()}  # per label, at the labels' spacing (e2 without wide)
+    weights = label_weights(frames)
     method, beaten = _pick(carried, [m for m in CANDIDATES if m in allowed and m in oof],
-                           wide is not None)
+                           wide is not None, weights)
     if method in ("mlp", "knn"):  # it predicts frames ingested later too
         embedding = method
     kept = tuple(m for m in stacked if m == method or (deploy_all and m in oof))
@@ -105,7 +106,8 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
                        if m in fill_in)
     if wide is not None:
         listed += "; carried to the labels' spacing: " + ", ".join(
-            f"{m} {float(carried[m].mean()):.3f}" for m in CANDIDATES if m in carried)
+            f"{m} {weighted_mean(carried[m], weights):.3f}" for m in CANDIDATES
+            if m in carried) + " (per frame: labels weighted by the frames they stand for)"
     why = (f"{method}: {beaten} (out-of-fold MAE: {listed}; "
            f"{FILL_IN_NOTE.format(folds=config.folds)})"
            if config.method == "auto" else f"{method}: forced by --method ({listed})")
@@ -118,11 +120,13 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
                     combiner=params.get(method), mlp_epochs=epochs)
 
 
-def _pick(err: dict[str, np.ndarray], names: list[str], at_spacing: bool
-          ) -> tuple[str, str]:
+def _pick(err: dict[str, np.ndarray], names: list[str], at_spacing: bool,
+          weights: np.ndarray) -> tuple[str, str]:
     """(method, why in words) from each candidate's per-label absolute error, carried to
-    the labels' own spacing when `at_spacing` (`at_label_spacing`). Fill-in MAEs of ~100
-    labels differ by noise as much as by merit, so the reference (the blend, else the
+    the labels' own spacing when `at_spacing` (`at_label_spacing`), averaged with
+    `weights` (`label_weights`: the frames each label stands for, so placed labels, dense
+    where counts move, do not make the busy stretches the whole verdict). Fill-in MAEs of
+    ~100 labels differ by noise as much as by merit, so the reference (the blend, else the
     first of `names`) is kept unless another candidate's paired per-label error is lower
     by more than one standard error (two for errors at the out-of-fold gap, pessimistic
     for interpolation as they are); among those that are, the lowest wins."""
@@ -132,9 +136,8 @@ def _pick(err: dict[str, np.ndarray], names: list[str], at_spacing: bool
         d = err[m] - err[ref]
         if m == ref or len(d) < 2:
             continue
-        se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
-        if float(d.mean()) < -(1 if at_spacing else 2) * se:
-            better.append((float(err[m].mean()), m))
+        if weighted_mean(d, weights) < -(1 if at_spacing else 2) * weighted_se(d, weights):
+            better.append((weighted_mean(err[m], weights), m))
     at, by = (" at the labels' spacing", "one standard error") if at_spacing else (
         "", "two standard errors")
     if not better:

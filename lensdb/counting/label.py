@@ -3,7 +3,7 @@
     report = label_store(store, LabelConfig(budget=50))
     report.before, report.after          # fill-in MAE per class from the count models
 
-Frames are chosen by `placement.place_labels` (in rounds: score, pick, label) and labelled
+Frames are chosen by `placement.place_labels` (in rounds: plan, label) and labelled
 by the oracle (`oracle.Oracle`: decoded again from the source videos, one transaction per
 batch, idempotent). Then the count predictors are refitted on every label with the
 configuration of their last training (`train_counters`). With `target_error`, rounds go on
@@ -40,7 +40,7 @@ class LabelConfig:
     target_error: float | None = None  # stop once the fill-in MAE estimate is at most this
     classes: tuple[str, ...] = ()  # classes whose counts guide placement; (): the modelled
     thresholds: tuple[float, ...] = ()  # count thresholds people query (count(c) >= t)
-    rounds: int = 4  # score -> pick -> label rounds the budget is spread over
+    rounds: int = 4  # plan -> label rounds the budget is spread over
     batch_size: int = 16  # frames per detector batch and per committed transaction
     refit: bool = True  # refit the count predictors afterwards
 

@@ -37,6 +37,32 @@ class Frames:
 Fitter = Callable[[np.ndarray, np.ndarray], Any]  # (vectors, counts) -> .predict(vectors)
 
 
+def label_weights(frames: Frames) -> np.ndarray:
+    """Per label, the frames it stands for: itself, plus half of each unlabelled frame
+    between it and the next label either side in its video (all of those past its video's
+    first or last label). Mean 1. Uniform labels weigh alike; placed labels, denser where
+    counts move, weigh less there, so a mean over labels weighted so is a mean over frames."""
+    lab = np.asarray(frames.labelled)
+    w = np.ones(len(lab))
+    is_lab = np.zeros(len(frames.ts), bool)
+    is_lab[lab] = True
+    slot = np.full(len(frames.ts), -1)
+    slot[lab] = np.arange(len(lab))
+    for v in np.unique(frames.video[lab]):
+        idx = np.flatnonzero(frames.video == v)
+        order = idx[np.argsort(frames.ts[idx], kind="stable")]
+        here = is_lab[order]
+        rank = np.cumsum(here) - 1  # the latest label at or before each frame
+        marks = slot[order[here]]
+        free = ~here
+        before, after = rank[free], rank[free] + 1
+        both = (before >= 0) & (after < len(marks))
+        share = np.where(both, 0.5, 1.0)
+        np.add.at(w, marks[np.clip(before[before >= 0], 0, None)], share[before >= 0])
+        np.add.at(w, marks[after[after < len(marks)]], share[after < len(marks)])
+    return w / w.mean()
+
+
 def at_label_spacing(y: np.ndarray, oof: np.ndarray, wide: np.ndarray | None) -> np.ndarray:
     """Per label, its absolute error carried from the out-of-fold gap (2 label steps
     between the labels around it) to the gap unlabelled frames sit in (1 step): linearly

@@ -55,7 +55,7 @@ class ChunkWorker:
                             "embedder": getattr(self.embedder, "device", "cpu")}}
 
     def run(self, chunk: Chunk) -> Iterator[ChunkBatch | ChunkDone]:
-        from lensdb.counting.placement import scene_placer
+        from lensdb.counting.scene_change import scene_placer
 
         sampling = chunk.sampling
         detect_every = int(sampling["detect_every"])

@@ -81,3 +81,16 @@ def passing_objects(seed: int, n: int = 800, weak: bool = False):
         x[start:start + stay] += 1
     y = rng.binomial(x.astype(int), 0.85).astype(np.float64)
     return embed(x, rng, weak), y
+
+
+def scene_cuts(seed: int, n: int = 600, cuts: int = 5, dim: int = 16):
+    """(video, ts, vectors, detector counts): `cuts` scene cuts, a count per scene with
+    +-1 flicker on 15% of frames, embeddings that tell the scenes apart."""
+    rng = np.random.default_rng(seed)
+    at = np.sort(rng.choice(np.arange(20, n - 20), cuts, replace=False))
+    scene = np.searchsorted(at, np.arange(n), side="right")
+    centres = rng.normal(size=(cuts + 1, dim))
+    y = rng.integers(0, 8, cuts + 1)[scene] + rng.integers(-1, 2, n) * (rng.random(n) < 0.15)
+    x = centres[scene] + 0.3 * rng.normal(size=(n, dim))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return np.zeros(n, int), np.arange(n) / 10.0, x, y * 1.0

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from lensdb.counting import TrainConfig, train_counters
-from lensdb.counting.fit import Frames, fit_class
+from lensdb.counting.fit import Frames, _pick, fit_class
 from lensdb.counting.knn import KnnPropagator
-from lensdb.counting.out_of_fold import at_label_spacing, wide_out_of_fold
+from lensdb.counting.out_of_fold import at_label_spacing, label_weights, wide_out_of_fold
 from lensdb.counting.split import fill_in_folds
 
 
@@ -115,6 +115,47 @@ def test_the_pick_leaves_the_blend_where_the_embedding_sees_little():
         blend.append(np.abs(fit.deploy["blend"][hid] - y[hid]).mean())
     # the pick by out-of-fold error alone, two standard errors from the blend: 0.88x
     assert np.mean(picked) < 0.85 * np.mean(blend)
+
+
+def test_label_weights_are_the_frames_each_label_stands_for():
+    video = np.r_[np.zeros(8, int), np.ones(4, int)]
+    ts = np.r_[np.arange(8), np.arange(4)] * 1.0
+    frames = Frames(np.zeros((12, 2)), video, ts, np.array([1, 3, 7, 9]), np.zeros(4))
+    # frame 0 and half of 2 to the first; halves of 2, 4, 5, 6 to the second; the rest of
+    # 4-6 to the third; video 1: frames 8, 10, 11 all to its only label
+    assert (label_weights(frames) * 3).tolist() == pytest.approx([2.5, 3.0, 2.5, 4.0])
+    uniform = Frames(np.zeros((100, 2)), np.zeros(100, int), np.arange(100.0),
+                     np.arange(0, 100, 10) + 5, np.zeros(10))
+    inner = label_weights(uniform)[1:-1]  # the first and last stand for the ends too
+    assert inner == pytest.approx(np.full(8, inner[0]))
+
+
+def test_the_pick_weighs_placed_labels_by_the_frames_they_stand_for():
+    """Labels placed at scene cuts (dense there): weighing each label's error alike lets
+    the cuts decide for the whole video."""
+    from count_scenes import scene_cuts
+
+    from lensdb.counting.placement import Frames as Placing
+    from lensdb.counting.placement import place_labels
+
+    weighted, alike = [], []
+    for seed in range(6):
+        video, ts, v, y = scene_cuts(seed, n=800)
+        start = np.arange(0, len(y), 20)
+        labels = {"c": np.full(len(y), np.nan)}
+        labels["c"][start] = y[start]
+        more = place_labels(Placing(video, ts, v, labels), len(start),
+                            lambda pos, y=y: {"c": y[pos]})
+        lab = np.sort(np.r_[start, more])
+        frames = Frames(v, video, ts, lab, y[lab].astype(np.float32))
+        fit = fit_class(frames, None, TrainConfig(classes=("c",)), deploy_all=True)
+        carried = {m: at_label_spacing(y[lab], fit.oof[m], fit.wide[m]) for m in fit.wide}
+        names = [m for m in ("interp", "median", "knn", "blend", "combo") if m in carried]
+        hid = np.setdiff1d(np.arange(len(y)), lab)
+        for out, w in ((weighted, label_weights(frames)), (alike, np.ones(len(lab)))):
+            method, _ = _pick(carried, names, True, w)
+            out.append(np.abs(fit.deploy[method][hid] - y[hid]).mean())
+    assert np.mean(weighted) < 0.9 * np.mean(alike)
 
 
 def test_combination_beats_the_constant_on_held_out_frames(synth, fast):

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from count_scenes import scene_cuts
 from fake_models import (
     SCENES,
     SCRIPT,
@@ -27,12 +28,8 @@ from fake_models import (
 
 from lensdb.counting.label import LabelConfig, label_store, previous_train_config
 from lensdb.counting.oracle import Oracle
-from lensdb.counting.placement import (
-    Frames,
-    SceneChangePlacer,
-    interpolate_in_time,
-    place_labels,
-)
+from lensdb.counting.placement import Frames, interpolate_in_time, place_labels
+from lensdb.counting.scene_change import SceneChangePlacer
 from lensdb.errors import LensDBError
 from lensdb.storage import Store
 from lensdb.storage.catalog import Catalog
@@ -76,17 +73,6 @@ def _duplicates(store_dir: Path) -> tuple[int, int]:
 
 # ---- placement on synthetic data (pure functions) -------------------------------------------
 
-def _synthetic(seed: int, n: int = 600, cuts: int = 5, dim: int = 16):
-    rng = np.random.default_rng(seed)
-    at = np.sort(rng.choice(np.arange(20, n - 20), cuts, replace=False))
-    scene = np.searchsorted(at, np.arange(n), side="right")
-    centres = rng.normal(size=(cuts + 1, dim))
-    y = rng.integers(0, 8, cuts + 1)[scene] + rng.integers(-1, 2, n) * (rng.random(n) < 0.15)
-    x = centres[scene] + 0.3 * rng.normal(size=(n, dim))
-    return np.zeros(n, int), np.arange(n) / 10.0, (x / np.linalg.norm(x, axis=1,
-                                                                      keepdims=True)), y * 1.0
-
-
 def _fill_in_mae(video, ts, y, labelled) -> float:
     known = np.full(len(y), np.nan)
     known[labelled] = y[labelled]
@@ -98,7 +84,7 @@ def _fill_in_mae(video, ts, y, labelled) -> float:
 def test_placed_labels_beat_uniform_at_the_same_budget():
     placed_mae, uniform_mae = [], []
     for seed in range(12):
-        video, ts, x, y = _synthetic(seed)
+        video, ts, x, y = scene_cuts(seed)
         start = np.arange(0, len(y), 30)  # labels every 30 frames, then 20 more
         labels = np.full(len(y), np.nan)
         labels[start] = y[start]
