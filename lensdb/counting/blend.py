@@ -40,12 +40,19 @@ class Blend:
     v: float  # the embedding model's error variance around the truth
 
     @classmethod
-    def fit(cls, steps: tuple[np.ndarray, np.ndarray], held: Interpolated,
-            held_y: np.ndarray, held_emb: np.ndarray) -> Blend:
+    def fit(cls, steps: tuple[np.ndarray, ...], held: Interpolated,
+            held_y: np.ndarray, held_emb: np.ndarray,
+            held_weights: np.ndarray | None = None) -> Blend:
         """`steps`: (dt, squared count change) of label pairs (`label_steps`); `held`:
         interpolation at held-out labels (counts `held_y`), `held_emb`: the embedding model
-        there."""
-        dt, d2 = steps
+        there; `held_weights`: the frames each held-out label stands for (`label_weights`).
+        Every row weighs as the stretch of time it stands for: a step by its dt per lag, a
+        held-out label by its weight, so labels placed densely where counts move fast do not
+        make the flicker look larger than it is (their short steps are the busy ones)."""
+        dt, d2 = steps[0], steps[1]
+        step_w = steps[2] if len(steps) > 2 else np.ones(len(dt))
+        held_w = (np.ones(len(held_y)) if held_weights is None
+                  else np.asarray(held_weights, np.float64))
         both = held.inside & np.isfinite(held.dt_before) & np.isfinite(held.dt_after)
         a, b = held.dt_before[both], held.dt_after[both]
         bridge, noise = _bridge(a, b)
@@ -53,9 +60,14 @@ class Blend:
         design = np.concatenate([np.stack([dt, np.full(len(dt), 2.0)], 1),
                                  np.stack([bridge, noise + 1.0], 1)])
         target = np.concatenate([d2, miss2])
-        q, eta2 = _nnls2(design, target)
-        emb_mse = float(np.mean((np.asarray(held_emb, np.float64)
-                                 - np.asarray(held_y, np.float64)) ** 2)) if len(held_y) else 0.0
+        w = np.concatenate([step_w / max(float(step_w.mean()), 1e-12) if len(dt) else step_w,
+                            held_w[both] / max(float(held_w[both].mean()), 1e-12)
+                            if both.any() else held_w[both]])
+        root = np.sqrt(w)
+        q, eta2 = _nnls2(design * root[:, None], target * root)
+        emb_mse = float(np.average((np.asarray(held_emb, np.float64)
+                                    - np.asarray(held_y, np.float64)) ** 2, weights=held_w)
+                        ) if len(held_y) else 0.0
         return cls(q=q, eta2=eta2, v=max(emb_mse - eta2, _FLOOR))
 
     def interp_variance(self, interp: Interpolated) -> np.ndarray:
@@ -86,19 +98,21 @@ class Blend:
 
 
 def label_steps(video: np.ndarray, ts: np.ndarray, y: np.ndarray, lags: int = 4
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(dt, squared count change) between labels of the same video 1..`lags` apart in time
-    order (a variogram: several lags separate the drift's slope from the flicker's
-    intercept far better than consecutive steps alone)."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dt, squared count change, weight) between labels of the same video 1..`lags` apart
+    in time order (a variogram: several lags separate the drift's slope from the flicker's
+    intercept far better than consecutive steps alone); weight: dt / lag, the time each
+    pair stands for (even labels: the same for all pairs)."""
     video, ts, y = np.asarray(video), np.asarray(ts, np.float64), np.asarray(y, np.float64)
     order = np.lexsort((ts, video))
     v, t, c = video[order], ts[order], y[order]
-    dts, d2s = [], []
+    dts, d2s, ws = [], [], []
     for lag in range(1, lags + 1):
         same = (v[lag:] == v[:-lag]) & (t[lag:] > t[:-lag])
         dts.append((t[lag:] - t[:-lag])[same])
         d2s.append(((c[lag:] - c[:-lag]) ** 2)[same])
-    return np.concatenate(dts), np.concatenate(d2s)
+        ws.append(dts[-1] / lag)
+    return np.concatenate(dts), np.concatenate(d2s), np.concatenate(ws)
 
 
 def _bridge(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -196,7 +196,7 @@ def fit_blend(frames: Frames, rows: list[tuple[np.ndarray, dict]], kept: np.ndar
     lab = frames.labelled[kept]
     steps = label_steps(frames.video[lab], frames.ts[lab], frames.y[kept])
     return Blend.fit(steps, _concat([b["interp"] for _, b in rows]), frames.y[at],
-                     np.concatenate([b["knn"] for _, b in rows]))
+                     np.concatenate([b["knn"] for _, b in rows]), label_weights(frames)[at])
 
 
 def fit_combiner(frames: Frames, rows: list[tuple[np.ndarray, dict]]) -> Combiner:

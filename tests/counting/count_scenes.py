@@ -94,3 +94,22 @@ def scene_cuts(seed: int, n: int = 600, cuts: int = 5, dim: int = 16):
     x = centres[scene] + 0.3 * rng.normal(size=(n, dim))
     x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     return np.zeros(n, int), np.arange(n) / 10.0, x, y * 1.0
+
+
+def half_placed(vectors: np.ndarray, y: np.ndarray, every: int = 20,
+                video: np.ndarray | None = None, ts: np.ndarray | None = None) -> np.ndarray:
+    """Sorted positions of labels on 1 frame in `every / 2`: half on a uniform stride of
+    `every`, the other half placed by `placement.place_labels` (the detector's counts `y`
+    as the oracle)."""
+    from lensdb.counting.placement import Frames as Placing
+    from lensdb.counting.placement import place_labels
+
+    n = len(y)
+    video = np.zeros(n, int) if video is None else video
+    ts = np.arange(n) / 10.0 if ts is None else ts
+    start = np.arange(0, n, every)
+    labels = {"c": np.full(n, np.nan)}
+    labels["c"][start] = y[start]
+    more = place_labels(Placing(video, ts, vectors, labels), len(start),
+                        lambda pos: {"c": y[pos]})
+    return np.sort(np.r_[start, more])

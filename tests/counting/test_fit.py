@@ -133,20 +133,12 @@ def test_label_weights_are_the_frames_each_label_stands_for():
 def test_the_pick_weighs_placed_labels_by_the_frames_they_stand_for():
     """Labels placed at scene cuts (dense there): weighing each label's error alike lets
     the cuts decide for the whole video."""
-    from count_scenes import scene_cuts
-
-    from lensdb.counting.placement import Frames as Placing
-    from lensdb.counting.placement import place_labels
+    from count_scenes import half_placed, scene_cuts
 
     weighted, alike = [], []
     for seed in range(6):
         video, ts, v, y = scene_cuts(seed, n=800)
-        start = np.arange(0, len(y), 20)
-        labels = {"c": np.full(len(y), np.nan)}
-        labels["c"][start] = y[start]
-        more = place_labels(Placing(video, ts, v, labels), len(start),
-                            lambda pos, y=y: {"c": y[pos]})
-        lab = np.sort(np.r_[start, more])
+        lab = half_placed(v, y, video=video, ts=ts)
         frames = Frames(v, video, ts, lab, y[lab].astype(np.float32))
         fit = fit_class(frames, None, TrainConfig(classes=("c",)), deploy_all=True)
         carried = {m: at_label_spacing(y[lab], fit.oof[m], fit.wide[m]) for m in fit.wide}
