@@ -40,17 +40,16 @@ class Blend:
     v: float  # the embedding model's error variance around the truth
 
     @classmethod
-    def fit(cls, steps: tuple[np.ndarray, ...], held: Interpolated,
+    def fit(cls, steps: tuple[np.ndarray, np.ndarray, np.ndarray], held: Interpolated,
             held_y: np.ndarray, held_emb: np.ndarray,
             held_weights: np.ndarray | None = None) -> Blend:
-        """`steps`: (dt, squared count change) of label pairs (`label_steps`); `held`:
+        """`steps`: (dt, squared count change, weight) of label pairs (`label_steps`); `held`:
         interpolation at held-out labels (counts `held_y`), `held_emb`: the embedding model
         there; `held_weights`: the frames each held-out label stands for (`label_weights`).
         Every row weighs as the stretch of time it stands for: a step by its dt per lag, a
         held-out label by its weight, so labels placed densely where counts move fast do not
         make the flicker look larger than it is (their short steps are the busy ones)."""
-        dt, d2 = steps[0], steps[1]
-        step_w = steps[2] if len(steps) > 2 else np.ones(len(dt))
+        dt, d2, step_w = steps
         held_w = (np.ones(len(held_y)) if held_weights is None
                   else np.asarray(held_weights, np.float64))
         both = held.inside & np.isfinite(held.dt_before) & np.isfinite(held.dt_after)
@@ -60,11 +59,8 @@ class Blend:
         design = np.concatenate([np.stack([dt, np.full(len(dt), 2.0)], 1),
                                  np.stack([bridge, noise + 1.0], 1)])
         target = np.concatenate([d2, miss2])
-        w = np.concatenate([step_w / max(float(step_w.mean()), 1e-12) if len(dt) else step_w,
-                            held_w[both] / max(float(held_w[both].mean()), 1e-12)
-                            if both.any() else held_w[both]])
-        root = np.sqrt(w)
-        q, eta2 = _nnls2(design * root[:, None], target * root)
+        root = np.sqrt(np.concatenate([_mean_one(step_w), _mean_one(held_w[both])]))
+        q, eta2 = nnls2(design * root[:, None], target * root)
         emb_mse = float(np.average((np.asarray(held_emb, np.float64)
                                     - np.asarray(held_y, np.float64)) ** 2, weights=held_w)
                         ) if len(held_y) else 0.0
@@ -115,6 +111,12 @@ def label_steps(video: np.ndarray, ts: np.ndarray, y: np.ndarray, lags: int = 4
     return np.concatenate(dts), np.concatenate(d2s), np.concatenate(ws)
 
 
+def _mean_one(w: np.ndarray) -> np.ndarray:
+    """Weights scaled to mean 1 (each block of rows keeps its share of the fit)."""
+    m = float(w.mean()) if len(w) else 0.0
+    return w / m if m > 1e-12 else np.ones(len(w))
+
+
 def _bridge(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(a*b/(a+b), w^2 + (1-w)^2) for a frame a after and b before its labels."""
     span = a + b
@@ -123,7 +125,7 @@ def _bridge(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(span > 0, a * b / safe, 0.0), w**2 + (1 - w) ** 2
 
 
-def _nnls2(design: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+def nnls2(design: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """Least squares for two non-negative coefficients (the best of the four faces)."""
     if len(target) == 0:
         return 0.0, 0.0

@@ -30,7 +30,7 @@ from lensdb.counting.combine import EmbeddingRidge
 from lensdb.counting.config import TrainConfig
 from lensdb.counting.interpolate import interpolate, interpolate_median
 from lensdb.counting.knn import KnnPropagator
-from lensdb.counting.metrics import evaluate, regression_metrics, weighted_mean, weighted_se
+from lensdb.counting.metrics import evaluate, regression_metrics, weighted_se
 from lensdb.counting.out_of_fold import (
     Fitter,
     Frames,
@@ -87,13 +87,13 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
                           config.folds)
     stacked = tuple(m for m in ("blend", "combo") if m in allowed
                     and (m == "combo" or "knn" in fitters))
-    oof, single, wide = out_of_fold(frames, folds, fitters, embedding, stacked)
+    weights = label_weights(frames)
+    oof, single, wide = out_of_fold(frames, folds, fitters, embedding, stacked, weights)
     fill_in = {m: regression_metrics(y, v) for m, v in oof.items()}
-    blend = (fit_blend(frames, single, np.arange(len(frames.labelled)))
+    blend = (fit_blend(frames, single, np.arange(len(frames.labelled)), weights)
              if "blend" in stacked else None)
     carried = {m: at_label_spacing(y, v, None if wide is None else wide.get(m))
                for m, v in oof.items()}  # per label, at the labels' spacing (e2 without wide)
-    weights = label_weights(frames)
     method, beaten = _pick(carried, [m for m in CANDIDATES if m in allowed and m in oof],
                            wide is not None, weights)
     if method in ("mlp", "knn"):  # it predicts frames ingested later too
@@ -106,7 +106,7 @@ def fit_class(frames: Frames, split: Split | None, config: TrainConfig, cls: str
                        if m in fill_in)
     if wide is not None:
         listed += "; carried to the labels' spacing: " + ", ".join(
-            f"{m} {weighted_mean(carried[m], weights):.3f}" for m in CANDIDATES
+            f"{m} {np.average(carried[m], weights=weights):.3f}" for m in CANDIDATES
             if m in carried) + " (per frame: labels weighted by the frames they stand for)"
     why = (f"{method}: {beaten} (out-of-fold MAE: {listed}; "
            f"{FILL_IN_NOTE.format(folds=config.folds)})"
@@ -136,8 +136,8 @@ def _pick(err: dict[str, np.ndarray], names: list[str], at_spacing: bool,
         d = err[m] - err[ref]
         if m == ref or len(d) < 2:
             continue
-        if weighted_mean(d, weights) < -(1 if at_spacing else 2) * weighted_se(d, weights):
-            better.append((weighted_mean(err[m], weights), m))
+        if np.average(d, weights=weights) < -(1 if at_spacing else 2) * weighted_se(d, weights):
+            better.append((float(np.average(err[m], weights=weights)), m))
     at, by = (" at the labels' spacing", "one standard error") if at_spacing else (
         "", "two standard errors")
     if not better:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lensdb.counting.blend import label_steps, nnls2
+
 CLOSED = math.pi / 8  # E|Brownian bridge| summed over a gap, per s * h^1.5
 OPEN = 2 / 3  # E|Brownian motion| summed over an open end, per s * d^1.5
 THRESHOLD_GAIN = 2.0  # gain factor of a gap whose end labels straddle a queried threshold
@@ -42,18 +44,10 @@ class Gap:
 
 
 def variogram(lags: np.ndarray, sq_diffs: np.ndarray) -> tuple[float, float]:
-    """(a, b) of E (dy)^2 = a + b * h, least squares, both kept >= 0."""
+    """(a, b) of E (dy)^2 = a + b * h, least squares, both kept >= 0 (`blend.nnls2`)."""
     h, d = np.asarray(lags, np.float64), np.asarray(sq_diffs, np.float64)
-    if len(h) == 0:
-        return 0.0, 0.0
-    if len(h) < 2 or np.ptp(h) == 0:
-        return 0.0, float(d.mean() / max(h.mean(), 1.0))
-    a, b = np.linalg.lstsq(np.c_[np.ones_like(h), h], d, rcond=None)[0]
-    if b < 0:
-        return float(d.mean()), 1e-9
-    if a < 0:
-        return 0.0, float((h * d).sum() / (h * h).sum())
-    return float(a), float(b)
+    b, a = nnls2(np.c_[h, np.ones_like(h)], d)
+    return a, b
 
 
 def _orders(video: np.ndarray, ts: np.ndarray) -> dict[int, np.ndarray]:
@@ -67,17 +61,20 @@ def _orders(video: np.ndarray, ts: np.ndarray) -> dict[int, np.ndarray]:
 
 def _class_variograms(orders: dict[int, np.ndarray], labelled: np.ndarray,
                       labels: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    """class -> `variogram` over label pairs 1-3 labels apart, lags in frames."""
+    video, rank, at = [], [], []
+    for v, idx in orders.items():
+        r = np.flatnonzero(labelled[idx])
+        video.append(np.full(len(r), v))
+        rank.append(r.astype(np.float64))
+        at.append(idx[r])
+    if not at:
+        return {cls: (0.0, 0.0) for cls in labels}
+    video_, rank_, at_ = np.concatenate(video), np.concatenate(rank), np.concatenate(at)
     out = {}
     for cls, y in labels.items():
-        lags, sq = [], []
-        for idx in orders.values():
-            r = np.flatnonzero(labelled[idx])
-            yy = y[idx[r]]
-            for lag in (1, 2, 3):
-                if len(r) > lag:
-                    lags.append(r[lag:] - r[:-lag])
-                    sq.append((yy[lag:] - yy[:-lag]) ** 2)
-        out[cls] = variogram(np.concatenate(lags), np.concatenate(sq)) if lags else (0.0, 0.0)
+        lags, sq, _ = label_steps(video_, rank_, y[at_], lags=3)
+        out[cls] = variogram(lags, sq)
     return out
 
 

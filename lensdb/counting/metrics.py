@@ -43,16 +43,13 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
-def weighted_mean(x: np.ndarray, w: np.ndarray) -> float:
-    return float(np.sum(w * x) / np.sum(w))
-
-
 def weighted_se(x: np.ndarray, w: np.ndarray) -> float:
-    """Standard error of `weighted_mean` (the plain one when the weights are equal)."""
+    """Standard error of `np.average(x, weights=w)` (the plain one when the weights are
+    equal)."""
     n = len(x)
     if n < 2:
         return float("inf")
-    dev = x - weighted_mean(x, w)
+    dev = x - np.average(x, weights=w)
     return float(np.sqrt(np.sum(w ** 2 * dev ** 2) * n / (n - 1)) / np.sum(w))
 
 

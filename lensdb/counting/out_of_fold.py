@@ -117,11 +117,12 @@ def _stacked(name: str, model: Any, base: dict[str, Any]) -> np.ndarray:
 
 
 def out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
-                embedding: str, stacked: tuple[str, ...]
+                embedding: str, stacked: tuple[str, ...], weights: np.ndarray
                 ) -> tuple[dict[str, np.ndarray], list, dict[str, np.ndarray] | None]:
     """(candidate -> out-of-fold values, [(held positions, base inputs)] per fold, the
     out-of-fold values at twice the gap (`wide_out_of_fold`));
-    `stacked`: the candidates fitted on other candidates' held-out rows (blend, combo)."""
+    `stacked`: the candidates fitted on other candidates' held-out rows (blend, combo);
+    `weights`: `label_weights(frames)`, for the blend's fit."""
     n = len(frames.labelled)
     combo = "combo" in stacked
     names = ("constant", "interp", "median", *fitters, *stacked)
@@ -153,7 +154,8 @@ def out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitter],
         held, b = single[f]
         stackers[f] = {}
         if "blend" in stacked:
-            stackers[f]["blend"] = fit_blend(frames, pair_rows[f], every[folds != f])
+            stackers[f]["blend"] = fit_blend(frames, pair_rows[f], every[folds != f],
+                                             weights)
         if combo:
             stackers[f]["combo"] = fit_combiner(frames, pair_rows[f])
         for name, model in stackers[f].items():
@@ -189,14 +191,15 @@ def wide_out_of_fold(frames: Frames, folds: np.ndarray, fitters: dict[str, Fitte
     return out
 
 
-def fit_blend(frames: Frames, rows: list[tuple[np.ndarray, dict]], kept: np.ndarray) -> Blend:
+def fit_blend(frames: Frames, rows: list[tuple[np.ndarray, dict]], kept: np.ndarray,
+              weights: np.ndarray) -> Blend:
     """The blend's three numbers from held-out rows and the steps between the `kept` labels
-    (positions into the labelled arrays)."""
+    (positions into the labelled arrays); `weights`: `label_weights(frames)`."""
     at = np.concatenate([r for r, _ in rows])
     lab = frames.labelled[kept]
     steps = label_steps(frames.video[lab], frames.ts[lab], frames.y[kept])
     return Blend.fit(steps, _concat([b["interp"] for _, b in rows]), frames.y[at],
-                     np.concatenate([b["knn"] for _, b in rows]), label_weights(frames)[at])
+                     np.concatenate([b["knn"] for _, b in rows]), weights[at])
 
 
 def fit_combiner(frames: Frames, rows: list[tuple[np.ndarray, dict]]) -> Combiner:

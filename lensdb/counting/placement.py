@@ -96,6 +96,12 @@ def _neighbours(vectors: np.ndarray, ref: np.ndarray, k: int) -> tuple[np.ndarra
     return sims, pos
 
 
+def _softmax(sims: np.ndarray) -> np.ndarray:
+    """The neighbours' weights per row: the most similar counts most (TEMPERATURE)."""
+    w = np.exp((sims - sims.max(1, keepdims=True)) / TEMPERATURE)
+    return w / w.sum(1, keepdims=True)
+
+
 def _unit(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     x = np.nan_to_num(np.asarray(x, np.float64))
     m = float(x[mask].mean()) if mask.any() else 0.0
@@ -117,8 +123,7 @@ def score_frames(frames: Frames, thresholds: tuple[float, ...] = (), k: int = 5,
         out[free] = total[free]
         return out
     sims, pos = _neighbours(x, x[lab], k)
-    w = np.exp((sims - sims.max(1, keepdims=True)) / TEMPERATURE)  # the nearest count most
-    w /= w.sum(1, keepdims=True)
+    w = _softmax(sims)
     dis = np.zeros(len(x))
     spread = np.zeros(len(x))
     near = np.zeros(len(x))
@@ -202,9 +207,7 @@ def embedding_skill(frames: Frames, k: int = 5, most: int = 2000, seed: int = 0)
     query = np.random.default_rng(seed).permutation(len(lab))[:most]
     x = np.ascontiguousarray(frames.vectors[lab], np.float32)
     sims, pos = _neighbours(x[query], x, k + 1)
-    sims = np.where(pos == query[:, None], -np.inf, sims)  # not itself
-    w = np.exp((sims - sims.max(1, keepdims=True)) / TEMPERATURE)
-    w /= w.sum(1, keepdims=True)
+    w = _softmax(np.where(pos == query[:, None], -np.inf, sims))  # not itself
     by_time = by_embedding = 0.0
     for y in frames.labels.values():
         yl = y[lab]
