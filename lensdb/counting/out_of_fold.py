@@ -63,6 +63,27 @@ def label_weights(frames: Frames) -> np.ndarray:
     return w / w.mean()
 
 
+def spacing_spread(frames: Frames) -> float:
+    """How unevenly the labels are spaced in time: the coefficient of variation of the
+    steps between consecutive labels of a video (in frame ranks, each video's steps over
+    their mean, so videos labelled 1 in 5 and 1 in 20 are each even). 0 for
+    `--detect-every K`; scene-change and placed labels (`lensdb label`), dense where
+    counts move, lie well above 0.3. 0 with fewer than two steps."""
+    lab = np.asarray(frames.labelled)
+    steps: list[np.ndarray] = []
+    for v in np.unique(frames.video[lab]):
+        idx = np.flatnonzero(frames.video == v)
+        rank = np.empty(len(idx), np.int64)
+        rank[np.argsort(frames.ts[idx], kind="stable")] = np.arange(len(idx))
+        at = np.sort(rank[np.isin(idx, lab)])
+        if len(at) > 1:
+            d = np.diff(at).astype(np.float64)
+            steps.append(d / d.mean())
+    if not steps or sum(len(d) for d in steps) < 2:
+        return 0.0
+    return float(np.concatenate(steps).std())
+
+
 def at_label_spacing(y: np.ndarray, oof: np.ndarray, wide: np.ndarray | None) -> np.ndarray:
     """Per label, its absolute error carried from the out-of-fold gap (2 label steps
     between the labels around it) to the gap unlabelled frames sit in (1 step): linearly

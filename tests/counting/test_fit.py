@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 
 from lensdb.counting import TrainConfig, train_counters
-from lensdb.counting.fit import Frames, _pick, fit_class
+from lensdb.counting.fit import UNEVEN, Frames, _pick, _reference, fit_class
 from lensdb.counting.knn import KnnPropagator
-from lensdb.counting.out_of_fold import at_label_spacing, label_weights, wide_out_of_fold
+from lensdb.counting.out_of_fold import (
+    at_label_spacing,
+    label_weights,
+    spacing_spread,
+    wide_out_of_fold,
+)
 from lensdb.counting.split import fill_in_folds
 
 
@@ -133,9 +138,20 @@ def test_label_weights_are_the_frames_each_label_stands_for():
 def test_the_pick_weighs_placed_labels_by_the_frames_they_stand_for():
     """Labels placed at scene cuts (dense there): weighing each label's error alike lets
     the cuts decide for the whole video."""
+    weighted, alike = [], []
+    for frames, fit, carried, names, hidden_mae in _placed_at_cuts():
+        for out, w in ((weighted, label_weights(frames)), (alike, np.ones(len(frames.labelled)))):
+            method, _ = _pick(carried, names, True, w,
+                              _reference(names, spacing_spread(frames)))
+            out.append(hidden_mae(method))
+    assert np.mean(weighted) < 0.9 * np.mean(alike)
+
+
+def _placed_at_cuts():
+    """Per seed, footage with scene cuts labelled half uniformly, half by the placer:
+    (frames, fit, carried per-label errors, candidate names, hidden MAE of a method)."""
     from count_scenes import half_placed, scene_cuts
 
-    weighted, alike = [], []
     for seed in range(6):
         video, ts, v, y = scene_cuts(seed, n=800)
         lab = half_placed(v, y, video=video, ts=ts)
@@ -144,10 +160,8 @@ def test_the_pick_weighs_placed_labels_by_the_frames_they_stand_for():
         carried = {m: at_label_spacing(y[lab], fit.oof[m], fit.wide[m]) for m in fit.wide}
         names = [m for m in ("interp", "median", "knn", "blend", "combo") if m in carried]
         hid = np.setdiff1d(np.arange(len(y)), lab)
-        for out, w in ((weighted, label_weights(frames)), (alike, np.ones(len(lab)))):
-            method, _ = _pick(carried, names, True, w)
-            out.append(np.abs(fit.deploy[method][hid] - y[hid]).mean())
-    assert np.mean(weighted) < 0.9 * np.mean(alike)
+        yield frames, fit, carried, names, (
+            lambda m, fit=fit, y=y, hid=hid: float(np.abs(fit.deploy[m][hid] - y[hid]).mean()))
 
 
 def test_combination_beats_the_constant_on_held_out_frames(synth, fast):
@@ -212,3 +226,31 @@ def test_query_error_estimates_read_the_out_of_fold_values(make_store, fast):
     assert person["basis"] == "held-out" and person["frames"] == report.labelled_frames
     assert person["mae"] == pytest.approx(report.classes["person"].fill_in_mae[
         report.classes["person"].method], rel=1e-4)
+
+
+def test_spacing_spread_is_zero_for_a_stride_and_high_for_placed_labels():
+    from count_scenes import half_placed, passing_objects
+
+    v, y = passing_objects(3)
+    n = len(y)
+    stride = Frames(v, np.zeros(n, int), np.arange(n) / 10, np.arange(0, n, 10), y[::10])
+    assert spacing_spread(stride) == pytest.approx(0.0)
+    two = np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)]  # 1 in 5 and 1 in 20
+    lab = np.r_[np.arange(0, n // 2, 5), n // 2 + np.arange(0, n - n // 2, 20)]
+    assert spacing_spread(Frames(v, two, np.arange(n) / 10, lab, y[lab])) == pytest.approx(0)
+    lab = half_placed(v, y)
+    placed = Frames(v, np.zeros(n, int), np.arange(n) / 10, lab, y[lab])
+    assert spacing_spread(placed) > UNEVEN
+
+
+def test_for_uneven_labels_the_pick_starts_from_interpolation():
+    """Placed labels sit dense at the cuts, so the blend's kNN half answers the long calm
+    stretches from neighbours unlike them; keeping the blend as the reference there (the
+    rule for even labels) loses to the pick from interpolation on hidden frames."""
+    ours, from_blend = [], []
+    for frames, fit, carried, names, hidden_mae in _placed_at_cuts():
+        blend_first, _ = _pick(carried, names, True, label_weights(frames), ("blend", ""))
+        ours.append(hidden_mae(fit.method))
+        from_blend.append(hidden_mae(blend_first))
+    assert fit.why.startswith(f"{fit.method}: ")
+    assert np.mean(ours) < 0.9 * np.mean(from_blend), (np.mean(ours), np.mean(from_blend))
