@@ -3,8 +3,9 @@
 For every set of kept labels the benchmark fits, the estimates are computed the way a
 query computes them (`lensdb.query.estimate`, held-out basis), from the labelled frames
 only:
-- `count(c) >= k`: precision and recall of the out-of-fold predictions against the labels
-  (Wilson 95% intervals), what `lensdb query "count(c) >= k"` prints under its table;
+- `count(c) >= k`: precision and recall of the out-of-fold predictions against the labels,
+  each label weighed by the time it stands for (weighted Wilson 95% intervals), what
+  `lensdb query "count(c) >= k"` prints under its table;
 - `avg(count(c))` over the video: the labels plus the predictions of the other frames, ± the
   95% bound from the out-of-fold residuals (`mean_error_bound`);
 - `max(count(c))` and `min(count(c))` over the video, the same way, ± `extreme_error_bound`;
@@ -22,22 +23,18 @@ import numpy as np
 
 from lensdb.counting.metrics import rounded
 from lensdb.query.estimate import (
+    Confusion,
     extreme_error_bound,
     mean_error_bound,
     precision_recall,
     ratio_error_bound,
 )
-
-
-def confusion(truth: np.ndarray, guess: np.ndarray) -> tuple[int, int, int]:
-    """(tp, fp, fn) of boolean guesses against boolean truth."""
-    return (int(np.sum(truth & guess)), int(np.sum(~truth & guess)),
-            int(np.sum(truth & ~guess)))
+from lensdb.query.estimate_sql import time_weights
 
 
 def prf(truth: np.ndarray, guess: np.ndarray) -> dict:
     """Precision, recall (NaN where undefined) and F1 of boolean guesses."""
-    tp, fp, fn = confusion(truth, guess)
+    tp, fp, fn = Confusion.of(truth, guess, np.ones(len(truth)))[:3]
     p = tp / (tp + fp) if tp + fp else float("nan")
     r = tp / (tp + fn) if tp + fn else float("nan")
     f1 = 2 * p * r / (p + r) if tp else 0.0
@@ -57,12 +54,25 @@ def _verdict(value: float, low: float, high: float, tol: float = 1e-9) -> str:
     return "above" if value > high else "below"
 
 
+def query_weights(video: np.ndarray, ts: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """The weight a query's estimate gives each of the `kept` frames (positions) as labels
+    (`time_weights`), each video's duration taken as its last frame's time plus a step."""
+    duration = np.zeros(len(kept))
+    for v in np.unique(video[kept]):
+        t = np.sort(ts[video == v])
+        duration[video[kept] == v] = t[-1] + (float(np.median(np.diff(t))) if len(t) > 1 else 0)
+    return time_weights(video[kept], ts[kept], duration)
+
+
 def selection_rows(y_kept: np.ndarray, oof: np.ndarray, y_hidden: np.ndarray,
-                   pred_hidden: np.ndarray, k: int) -> list[dict]:
-    """Estimated (from the labelled frames' out-of-fold predictions) and actual (hidden
-    frames) precision and recall of `count >= k`, and the number of frames it selects;
-    no row where an estimate or the truth is undefined."""
-    estimate = precision_recall(*confusion(y_kept >= k, rounded(oof) >= k))
+                   pred_hidden: np.ndarray, k: int, weights: np.ndarray | None = None
+                   ) -> list[dict]:
+    """Estimated (from the labelled frames' out-of-fold predictions, weighed by `weights`,
+    `query_weights`; None: alike) and actual (hidden frames) precision and recall of
+    `count >= k`, and the number of frames it selects; no row where an estimate or the truth
+    is undefined."""
+    w = np.ones(len(y_kept)) if weights is None else weights
+    estimate = precision_recall(Confusion.of(y_kept >= k, rounded(oof) >= k, w))
     actual = prf(y_hidden >= k, rounded(pred_hidden) >= k)
     out = []
     for kind in ("precision", "recall"):

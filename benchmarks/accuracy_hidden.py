@@ -219,6 +219,7 @@ def _measure(data, classes: list[str], out: dict, k: int, strategy: str, kept: n
                  "labels": len(kept)}
         best = ceiling.per_frame(guesses[cls], truth, hidden, base_mae)
         oof = fit.oof[fit.method]
+        weights = ae.query_weights(data.video_of, data.ts, kept)
         out["estimates"].append({**where, "predicate": f"avg(count({cls}))", **ae.mean_row(
             truth[kept], oof, truth, preds["auto"], hidden)})
         out["estimates"] += [{**where, "predicate": f"{r['kind']}(count({cls}))", **r} for r in
@@ -226,7 +227,7 @@ def _measure(data, classes: list[str], out: dict, k: int, strategy: str, kept: n
         for q in out["classes"][cls]["predicates"]:
             out["estimates"] += [{**where, "predicate": q["predicate"], **r} for r in
                                  ae.selection_rows(truth[kept], oof, truth[hidden],
-                                                   preds["auto"][hidden], q["k"])]
+                                                   preds["auto"][hidden], q["k"], weights)]
         for method, p in preds.items():
             err = p[hidden] - truth[hidden]
             mae = float(np.mean(np.abs(err)))

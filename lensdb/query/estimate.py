@@ -1,21 +1,25 @@
 """How wrong an answer might be, measured on the labelled frames.
 
-Selections: the predicate is evaluated twice on labelled frames that also have
-predictions, once with the predicted counts (the guess) and once with the detector's
-counts (the truth). Precision = TP / (TP + FP), recall = TP / (TP + FN), each with a Wilson
-95% interval and the number of frames it rests on. Held-out frames (no prediction of a
-mentioned class was trained on them) are used; when there are none, all labelled frames
-with predictions are, and the estimate says it is in-sample (optimistic). `train-counter`
-stores each labelled frame's out-of-fold prediction (fill-in regime, not trained on that
-frame's label; pessimistic: twice the label spacing) next to the refitted model's
-predictions elsewhere, so these estimates keep their meaning after the refit on every label.
+Selections: the predicate is evaluated twice on labelled frames that also have predictions,
+once with the predicted counts (the guess) and once with the detector's counts (the truth).
+Precision = TP / (TP + FP), recall = TP / (TP + FN), each frame weighed by the time it
+stands for (estimate_sql.time_weights: labels placed where counts move are not a random
+sample of frames), each with a Wilson 95% interval at the weights' effective number of
+frames (Kish: (sum w)^2 / sum w^2) and the number of frames it rests on. Held-out frames
+(no prediction of a mentioned class was trained on them) are used; when there are none, all
+labelled frames with predictions are, and the estimate says it is in-sample (optimistic).
+`train-counter` stores each labelled frame's out-of-fold prediction (fill-in regime, not
+trained on that frame's label; pessimistic: twice the label spacing) next to the refitted
+model's predictions elsewhere, so these estimates keep their meaning after the refit on
+every label.
 
 Past estimate_sql.SAMPLE_FRAMES labelled frames, both read a fixed-size seeded random
 sample of them instead (frame_table.Sample): every n above is then the number of sampled
-frames the figure rests on, so each interval carries the sampling error of a sample of
-that size, and the estimate says it was sampled. The writers keep that sample, with its
-counts and predictions (storage/estimate_sample.py); while it is current the estimate
-reads it, some SAMPLE_FRAMES rows, instead of scanning the store for the same frames.
+frames the figure rests on, so each interval carries the sampling error of a sample of that
+size (every sampled frame weighs alike), and the estimate says it was sampled. The writers
+keep that sample, with its counts and predictions (storage/estimate_sample.py); while it is
+current the estimate reads it, some SAMPLE_FRAMES rows, instead of scanning the store for
+the same frames.
 
 Aggregates: the residuals r = predicted - detected of each aggregated class on the same
 kind of labelled frames (those where the WHERE holds on detected counts) give the bias b,
@@ -45,6 +49,9 @@ group of N frames of which U were answered by the predictor (the rest are exact 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
+
+import numpy as np
 
 from lensdb.query import estimate_sql as es
 from lensdb.query import frame_table as ft
@@ -60,8 +67,9 @@ IN_SAMPLE = ("no held-out labelled frames, so this is measured on frames the pre
              "trained on (optimistic)")
 
 
-def wilson(k: int, n: int, z: float = Z) -> dict | None:
-    """k successes in n trials: the proportion and its Wilson score interval."""
+def wilson(k: float, n: float, z: float = Z) -> dict | None:
+    """k successes in n trials: the proportion and its Wilson score interval (fractional k
+    and n come from `weighted_wilson`)."""
     if n <= 0:
         return None
     phat = k / n
@@ -72,9 +80,50 @@ def wilson(k: int, n: int, z: float = Z) -> dict | None:
             "n": n}
 
 
-def precision_recall(tp: int, fp: int, fn: int) -> dict:
-    """Precision and recall with their Wilson 95% intervals, from confusion counts."""
-    return {"precision": wilson(tp, tp + fp), "recall": wilson(tp, tp + fn)}
+class Confusion(NamedTuple):
+    """A predicate's guesses against the truth on labelled frames: counts, then the sums of
+    the frames' weights (w_) and of their squares (w2_) per cell; tn needs no weight."""
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    w_tp: float
+    w_fp: float
+    w_fn: float
+    w2_tp: float
+    w2_fp: float
+    w2_fn: float
+
+    @classmethod
+    def of(cls, truth: np.ndarray, guess: np.ndarray, weights: np.ndarray) -> Confusion:
+        """From boolean arrays, as `estimate_sql.confusion_sql` counts them."""
+        w = np.asarray(weights, np.float64)
+        cells = (truth & guess, guess & ~truth, truth & ~guess)
+        return cls._make([*(int(c.sum()) for c in cells), int((~truth & ~guess).sum()),
+                          *(float(w[c].sum()) for c in cells),
+                          *(float((w[c] ** 2).sum()) for c in cells)])
+
+    def __add__(self, other: tuple) -> Confusion:  # type: ignore[override]
+        return Confusion._make(a + b for a, b in zip(self, other, strict=True))
+
+
+def weighted_wilson(hits: float, total: float, total_sq: float, n: int) -> dict | None:
+    """A weighted proportion (the weights of the hits over those of all `n` frames) and its
+    Wilson interval at the effective number of frames total^2 / total_sq; `n` is reported."""
+    if n <= 0 or total <= 0:
+        return None
+    effective = total * total / total_sq
+    out = wilson(hits / total * effective, effective)
+    assert out is not None
+    return {**out, "value": hits / total, "n": n, "effective_n": round(effective, 1)}
+
+
+def precision_recall(c: Confusion) -> dict:
+    """Precision and recall with their weighted Wilson 95% intervals."""
+    return {"precision": weighted_wilson(c.w_tp, c.w_tp + c.w_fp, c.w2_tp + c.w2_fp,
+                                         c.tp + c.fp),
+            "recall": weighted_wilson(c.w_tp, c.w_tp + c.w_fn, c.w2_tp + c.w2_fn, c.tp + c.fn)}
 
 
 def mean_error_bound(bias: float, sd: float, n: int) -> float:
@@ -110,20 +159,20 @@ def ratio_error_bound(precision: dict, recall: dict, predicted: int) -> float | 
 
 
 def confusion_counts(con, pred: p.Predicate | None, source: str,
-                     plan: ft.Plan = ft.GENERAL) -> dict[bool, tuple[int, ...]] | None:
-    """The store half of `selection_estimate`: (tp, fp, fn, tn) per held_out, or None when
+                     plan: ft.Plan = ft.GENERAL) -> dict[bool, Confusion] | None:
+    """The store half of `selection_estimate`: a `Confusion` per held_out, or None when
     the estimate needs none (it can run before the answer is known, beside the query)."""
     classes = p.predicate_classes(pred)
     if source == "detected" or pred is None or not classes:  # (no predicate: no classes)
         return None
     sql = es.confusion_sql(pred, classes, plan)
-    return {bool(r[0]): tuple(int(x) for x in r[1:]) for r in
-            con.execute(sql.text, sql.params).fetchall()}
+    return {bool(r[0]): Confusion(*(int(x) for x in r[1:5]), *(float(x) for x in r[5:]))
+            for r in con.execute(sql.text, sql.params).fetchall()}
 
 
 def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
                        predicted: int, plan: ft.Plan = ft.GENERAL,
-                       counts: dict[bool, tuple[int, ...]] | None = None) -> dict:
+                       counts: dict[bool, Confusion] | None = None) -> dict:
     """Precision and recall of the predicate's predicted version on labelled frames;
     `counts`: what `confusion_counts` gave, when it ran already."""
     classes = p.predicate_classes(pred)
@@ -135,10 +184,10 @@ def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
     assert by_basis is not None  # None only when detected or without classes, as above
     held = by_basis.get(True)
     if held:
-        basis, (tp, fp, fn, tn) = "held-out", held
+        basis, c = "held-out", held
     elif by_basis:
         basis = "in-sample"
-        tp, fp, fn, tn = (sum(v[i] for v in by_basis.values()) for i in range(4))
+        c = sum(by_basis.values(), start=Confusion(0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
     else:
         return {"method": "none", "note": "no labelled frames with predictions to measure "
                 "the predictor against; the error of this answer is unknown"}
@@ -148,8 +197,8 @@ def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
                      "their counts are exact; the others are predicted")
     return {
         "method": "precision/recall on labelled frames", "basis": basis,
-        "frames": tp + fp + fn + tn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-        **precision_recall(tp, fp, fn),
+        "frames": c.tp + c.fp + c.fn + c.tn, "tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn,
+        **precision_recall(c),
         "matched_frames": matched, "predicted_frames": predicted,
         "sample": sample_facts(plan), "note": "; ".join(notes) or None,
     }
@@ -283,7 +332,7 @@ def _pr_line(e: dict) -> str:
         if not w:
             return f"{name} n/a"
         return (f"{name} {w['value']:.0%} (95% CI {w['low']:.0%}-{w['high']:.0%}, "
-                f"n={w['n']})")
+                f"n={w['n']}, effective {w['effective_n']:g})")
 
     if e.get("method") in ("exact", "none"):
         return e["note"]

@@ -1,8 +1,18 @@
 """SQL for the error estimates: labelled frames' detected against predicted counts, all of
 them or, past SAMPLE_FRAMES, a seeded random sample of them (`sample_for`); read from the
-sample the writers keep (storage/estimate_sample.py) when `plan.kept`, else found by a scan."""
+sample the writers keep (storage/estimate_sample.py) when `plan.kept`, else found by a scan.
+
+Precision and recall weigh each labelled frame by the time it stands for (`time_weights`,
+the same in SQL and numpy): from halfway to the previous label of its video to halfway to
+the next, the first from the video's start, the last to its end. Evenly spaced labels weigh
+alike (but at the ends); labels placed where counts move (`lensdb label`, scene-change
+labels) weigh less there, so the measure is of frames, not of where labels were put. A
+sample is no longer spaced in time, so sampled estimates weigh every frame alike.
+"""
 
 from __future__ import annotations
+
+import numpy as np
 
 from lensdb.query import plan as p
 from lensdb.query.frame_table import GENERAL, LABELLED, Plan, Sample, positional
@@ -28,12 +38,13 @@ def labelled_eval_sql(classes: list[str], plan: Plan = GENERAL) -> Sql:
     if plan.kept:
         return kept_eval_sql(classes, plan)
     held = " OR ".join(f"coalesce(t{i}, false)" for i in range(len(classes)))
-    sql = Sql().add("ev AS (SELECT s.frame_id, s.ts")
-    sql.add(", s.video_id" if plan.fast else ", s.video")
+    sql = Sql().add("ev AS (SELECT s.frame_id, s.ts, s.video_id")
+    sql.add("" if plan.fast else ", s.video")
     for i in range(len(classes)):
         sql.add(f", CAST(coalesce(k{i}.n, 0) AS DOUBLE) AS d{i}, CAST(v{i} AS DOUBLE) AS p{i}")
     sql.add(f", NOT ({held or 'false'}) AS held_out FROM (SELECT ")
-    sql.add("p0.frame_id, f.ts, f.video_id" if plan.fast else "f.frame_id, f.ts, v.name AS video")
+    sql.add("p0.frame_id, f.ts, f.video_id" if plan.fast else
+            "f.frame_id, f.ts, f.video_id, v.name AS video")
     for i in range(len(classes)):
         sql.add(f", p{i}.value AS v{i}, p{i}.in_train AS t{i}")
     sample = plan.sample.where("f.frame_id") if plan.sample else Sql()
@@ -57,8 +68,8 @@ def kept_eval_sql(classes: list[str], plan: Plan) -> Sql:
     SAMPLE_FRAMES rows per class): the same frames (of smallest hash; all of them without
     `plan.sample`) with the same values, paired by the same joins when it was kept."""
     held = " OR ".join(f"coalesce(s{i}.in_train, false)" for i in range(len(classes)))
-    sql = Sql().add("ev AS (SELECT m.frame_id, m.ts")
-    sql.add(", m.video_id" if plan.fast else ", v.name AS video")
+    sql = Sql().add("ev AS (SELECT m.frame_id, m.ts, m.video_id")
+    sql.add("" if plan.fast else ", v.name AS video")
     for i in range(len(classes)):
         sql.add(f", CAST(s{i}.detected AS DOUBLE) AS d{i}, CAST(s{i}.predicted AS DOUBLE)"
                 f" AS p{i}")
@@ -75,19 +86,56 @@ def kept_eval_sql(classes: list[str], plan: Plan) -> Sql:
     return sql.add(")")
 
 
+CELLS = ("truth AND guess", "guess AND NOT truth", "truth AND NOT guess",
+         "NOT truth AND NOT guess")  # tp, fp, fn, tn
+
+
 def confusion_sql(pred: p.Predicate, classes: list[str], plan: Plan = GENERAL) -> Sql:
-    """Per held_out: true/false positives/negatives of the predicate evaluated on predicted
-    counts (guess) against detected counts (truth)."""
+    """Per held_out: true/false positives/negatives (tp, fp, fn, tn) of the predicate
+    evaluated on predicted counts (guess) against detected counts (truth), then the sums of
+    the frames' weights (`time_weights`) and of their squares over tp, fp and fn."""
     sql = Sql().add("WITH ").extend(labelled_eval_sql(classes, plan))
-    sql.add(", m AS (SELECT held_out, coalesce(").extend(
+    sql.add(f", wv AS (SELECT *, {weight_sql(plan)} AS w FROM (SELECT ev.*, lag(ev.ts) OVER t"
+            " AS prev_ts, lead(ev.ts) OVER t AS next_ts, vd.duration FROM ev LEFT JOIN videos vd"
+            " ON vd.video_id = ev.video_id WINDOW t AS (PARTITION BY ev.video_id ORDER BY"
+            " ev.ts, ev.frame_id)))")
+    sql.add(", m AS (SELECT held_out, w, coalesce(").extend(
         predicate_sql(pred, columns(classes, "d"), plan.atoms)).add(", false) AS truth, coalesce(")
     sql.extend(predicate_sql(pred, columns(classes, "p"), plan.atoms)).add(
-        ", false) AS guess FROM ev)")
-    return sql.add(
-        " SELECT held_out, count(*) FILTER (WHERE truth AND guess),"
-        " count(*) FILTER (WHERE guess AND NOT truth), count(*) FILTER (WHERE truth AND NOT"
-        " guess), count(*) FILTER (WHERE NOT truth AND NOT guess) FROM m GROUP BY held_out"
-    )
+        ", false) AS guess FROM wv)")
+    counts = [f"count(*) FILTER (WHERE {c})" for c in CELLS]
+    sums = [f"coalesce(sum({x}) FILTER (WHERE {c}), 0)" for x in ("w", "w * w")
+            for c in CELLS[:3]]
+    return sql.add(f" SELECT held_out, {', '.join(counts + sums)} FROM m GROUP BY held_out")
+
+
+def weight_sql(plan: Plan) -> str:
+    """The weight of a labelled frame in `confusion_sql` (`time_weights`); 1 when sampled.
+    Whole milliseconds, so that sums are exact whatever order the threads add them in."""
+    if plan.sample is not None:
+        return "1"
+    left = "CASE WHEN prev_ts IS NULL THEN greatest(ts, 0) ELSE (ts - prev_ts) / 2 END"
+    right = ("CASE WHEN next_ts IS NULL THEN greatest(coalesce(duration, ts) - ts, 0)"
+             " ELSE (next_ts - ts) / 2 END")
+    return f"CAST(greatest(round(1000 * ({left} + {right})), 1) AS BIGINT)"
+
+
+def time_weights(video: np.ndarray, ts: np.ndarray, duration: np.ndarray) -> np.ndarray:
+    """`weight_sql` in numpy: per labelled frame (its video id, time and video's duration),
+    the whole milliseconds it stands for (at least 1: a lone label still counts)."""
+    video, ts = np.asarray(video), np.asarray(ts, np.float64)
+    duration = np.asarray(duration, np.float64)
+    w = np.zeros(len(ts))
+    for v in np.unique(video):
+        idx = np.flatnonzero(video == v)
+        idx = idx[np.argsort(ts[idx], kind="stable")]
+        t = ts[idx]
+        gaps = np.diff(t) / 2
+        left = np.r_[max(t[0], 0.0), gaps]
+        end = duration[idx[-1]]
+        right = np.r_[gaps, max((t[-1] if np.isnan(end) else end) - t[-1], 0.0)]
+        w[idx] = np.maximum(np.round(1000 * (left + right)), 1)
+    return w
 
 
 def residuals_sql(cls: str, where: p.Predicate | None, classes: list[str],

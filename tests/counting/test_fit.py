@@ -139,7 +139,7 @@ def test_the_pick_weighs_placed_labels_by_the_frames_they_stand_for():
     """Labels placed at scene cuts (dense there): weighing each label's error alike lets
     the cuts decide for the whole video."""
     weighted, alike = [], []
-    for frames, fit, carried, names, hidden_mae in _placed_at_cuts():
+    for frames, _fit, carried, names, hidden_mae in _placed_at_cuts():
         for out, w in ((weighted, label_weights(frames)), (alike, np.ones(len(frames.labelled)))):
             method, _ = _pick(carried, names, True, w,
                               _reference(names, spacing_spread(frames)))

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from lensdb.storage.store import Store
 
 VIDEOS = [(0, "bikes.mp4", 40), (1, "street_a.mp4", 30), (2, "o'neil st.mp4", 25),
@@ -108,6 +110,8 @@ class Oracle:
                            con.execute("SELECT frame_id, class, n FROM counts").fetchall()}
             self.preds = {(f, c): (v, t) for f, c, v, t in con.execute(
                 "SELECT frame_id, class, value, in_train FROM predictions").fetchall()}
+            self.durations = dict(con.execute(
+                "SELECT video_id, duration FROM videos").fetchall())
 
     def value(self, row, cls: str, source: str) -> float | None:
         fid, labelled = row[0], row[5]
@@ -171,16 +175,33 @@ class Oracle:
     def held_out_pairs(self, classes: list[str]) -> tuple[list[tuple], bool]:
         """(detected F, predicted F) for labelled frames with predictions for all classes;
         held-out ones when there are any; and whether they are held-out."""
-        pairs, held = [], []
+        pairs, held, _ = self.weighted_pairs(classes)
+        return pairs, held
+
+    def weighted_pairs(self, classes: list[str]) -> tuple[list[tuple], bool, np.ndarray]:
+        """`held_out_pairs`, and each pair's weight: the time it stands for among all the
+        labelled frames with predictions (`estimate_sql.time_weights`)."""
+        from lensdb.query.estimate_sql import time_weights
+
+        everyone = self._pairs(classes)
+        d = [d for d, _ in everyone]
+        w = time_weights(np.array([f.video_id for f in d]), np.array([f.ts for f in d]),
+                         np.array([self.durations[f.video_id] or np.nan for f in d], float))
+        held = [i for i, (f, _) in enumerate(everyone)
+                if not any(self.preds[(f.frame_id, c)][1] for c in classes)]
+        if held:
+            return [everyone[i] for i in held], True, w[held]
+        return everyone, False, w
+
+    def _pairs(self, classes: list[str]) -> list[tuple]:
+        pairs = []
         for row in self.frames:
             if not row[5] or any((row[0], c) not in self.preds for c in classes):
                 continue
             d = F(*row, values={c: self.value(row, c, "detected") for c in classes})
             p = F(*row, values={c: self.preds[(row[0], c)][0] for c in classes})
             pairs.append((d, p))
-            if not any(self.preds[(row[0], c)][1] for c in classes):
-                held.append((d, p))
-        return (held, True) if held else (pairs, False)
+        return pairs
 
 
 def like(pattern: str, text: str) -> bool:

@@ -5,16 +5,21 @@ from __future__ import annotations
 import math
 import statistics
 
+import numpy as np
 import pytest
 from query_oracle import like, make_store
 
 from lensdb.query import run_query
 from lensdb.query.estimate import (
+    Confusion,
     extreme_error_bound,
     mean_error_bound,
+    precision_recall,
     ratio_error_bound,
+    weighted_wilson,
     wilson,
 )
+from lensdb.query.estimate_sql import time_weights
 
 SOURCES = ("best", "predicted", "detected")
 
@@ -99,12 +104,10 @@ def test_aggregate_matches_brute_force(store, oracle, source, text, aggs, where,
     assert (result.estimate["method"] == "exact") is exact
 
 
-def _confusion(pairs, pred):
-    tp = sum(1 for d, p in pairs if pred(d) and pred(p))
-    fp = sum(1 for d, p in pairs if pred(p) and not pred(d))
-    fn = sum(1 for d, p in pairs if pred(d) and not pred(p))
-    tn = len(pairs) - tp - fp - fn
-    return tp, fp, fn, tn
+def _confusion(pairs, pred, weights) -> Confusion:
+    truth = np.array([bool(pred(d)) for d, _ in pairs])
+    guess = np.array([bool(pred(p)) for _, p in pairs])
+    return Confusion.of(truth, guess, weights)
 
 
 @pytest.mark.parametrize("text,classes,pred", [
@@ -115,17 +118,42 @@ def _confusion(pairs, pred):
 @pytest.mark.parametrize("source", ["best", "predicted"])
 def test_selection_estimate_is_precision_recall_on_held_out(store, oracle, text, classes, pred,
                                                             source):
-    pairs, held = oracle.held_out_pairs(classes)
+    pairs, held, weights = oracle.weighted_pairs(classes)
     assert held and len(pairs) > 10
-    tp, fp, fn, tn = _confusion(pairs, pred)
+    c = _confusion(pairs, pred, weights)
+    want = precision_recall(c)
     for frames in (False, True):
         est = run_query(store, text, source=source, frames=frames).estimate
         assert est["basis"] == "held-out"
-        assert (est["tp"], est["fp"], est["fn"], est["tn"]) == (tp, fp, fn, tn)
+        assert (est["tp"], est["fp"], est["fn"], est["tn"]) == c[:4]
         assert est["frames"] == len(pairs)
-        assert est["precision"] == wilson(tp, tp + fp)
-        assert est["recall"] == wilson(tp, tp + fn)
+        assert est["precision"] == pytest.approx(want["precision"])
+        assert est["recall"] == pytest.approx(want["recall"])
+        assert est["precision"]["n"] == c.tp + c.fp
         assert est["precision"]["low"] <= est["precision"]["value"] <= est["precision"]["high"]
+
+
+def test_time_weights_are_the_time_each_label_stands_for():
+    video = np.array([0, 0, 0, 1, 2])
+    ts = np.array([1.0, 3.0, 7.0, 2.0, 0.0])
+    duration = np.array([10.0, 10.0, 10.0, np.nan, 0.0])
+    # video 0: 0-2 s, 2-5 s, 5-10 s; video 1 (no duration): from its start to its label;
+    # video 2: a lone label at 0 of a video of no length still counts (1 ms)
+    assert time_weights(video, ts, duration).tolist() == [2000, 3000, 5000, 2000, 1]
+
+
+def test_weighted_wilson_is_wilson_at_the_effective_number_of_frames():
+    alike = weighted_wilson(8.0, 10.0, 10.0, 10)
+    assert alike == pytest.approx({**wilson(8, 10), "effective_n": 10.0})
+    # 10 frames, one of them weighing 9 as much as each other (a label standing for a long
+    # calm stretch): the value follows the weights and the interval widens
+    w = np.array([9.0] + [1.0] * 9)
+    hit = np.array([True] + [False] * 9)
+    skew = weighted_wilson(float(w[hit].sum()), float(w.sum()), float((w ** 2).sum()), 10)
+    assert skew["value"] == 0.5 and skew["n"] == 10
+    assert skew["effective_n"] == pytest.approx(18 ** 2 / 90, abs=0.05)
+    even = wilson(1.8, 3.6)
+    assert (skew["low"], skew["high"]) == pytest.approx((even["low"], even["high"]))
 
 
 def test_wilson_interval_known_values():
