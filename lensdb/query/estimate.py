@@ -332,7 +332,7 @@ def _pr_line(e: dict) -> str:
         if not w:
             return f"{name} n/a"
         return (f"{name} {w['value']:.0%} (95% CI {w['low']:.0%}-{w['high']:.0%}, "
-                f"n={w['n']}, effective {w['effective_n']:g})")
+                f"n={w['n']}, effective {w.get('effective_n', w['n']):g})")
 
     if e.get("method") in ("exact", "none"):
         return e["note"]

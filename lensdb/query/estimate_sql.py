@@ -6,8 +6,10 @@ Precision and recall weigh each labelled frame by the time it stands for (`time_
 the same in SQL and numpy): from halfway to the previous label of its video to halfway to
 the next, the first from the video's start, the last to its end. Evenly spaced labels weigh
 alike (but at the ends); labels placed where counts move (`lensdb label`, scene-change
-labels) weigh less there, so the measure is of frames, not of where labels were put. A
-sample is no longer spaced in time, so sampled estimates weigh every frame alike.
+labels) weigh less there, so the measure is of frames, not of where labels were put. Where
+the video's duration is unknown (0: a live stream) the last label stands for as much after
+it as before. Sampled estimates (past SAMPLE_FRAMES) weigh every frame alike: the weights
+need the neighbouring labels, which a sample exists not to read.
 """
 
 from __future__ import annotations
@@ -115,14 +117,16 @@ def weight_sql(plan: Plan) -> str:
     if plan.sample is not None:
         return "1"
     left = "CASE WHEN prev_ts IS NULL THEN greatest(ts, 0) ELSE (ts - prev_ts) / 2 END"
-    right = ("CASE WHEN next_ts IS NULL THEN greatest(coalesce(duration, ts) - ts, 0)"
-             " ELSE (next_ts - ts) / 2 END")
+    right = ("CASE WHEN next_ts IS NOT NULL THEN (next_ts - ts) / 2"
+             " WHEN coalesce(duration, 0) > ts THEN duration - ts"
+             " WHEN prev_ts IS NOT NULL THEN (ts - prev_ts) / 2 ELSE 0 END")
     return f"CAST(greatest(round(1000 * ({left} + {right})), 1) AS BIGINT)"
 
 
 def time_weights(video: np.ndarray, ts: np.ndarray, duration: np.ndarray) -> np.ndarray:
-    """`weight_sql` in numpy: per labelled frame (its video id, time and video's duration),
-    the whole milliseconds it stands for (at least 1: a lone label still counts)."""
+    """`weight_sql` in numpy: per labelled frame (its video id, time and video's duration,
+    NaN or 0 when unknown; ties in time in input order), the whole milliseconds it stands
+    for (at least 1: a lone label still counts), rounded half up as DuckDB does."""
     video, ts = np.asarray(video), np.asarray(ts, np.float64)
     duration = np.asarray(duration, np.float64)
     w = np.zeros(len(ts))
@@ -133,8 +137,9 @@ def time_weights(video: np.ndarray, ts: np.ndarray, duration: np.ndarray) -> np.
         gaps = np.diff(t) / 2
         left = np.r_[max(t[0], 0.0), gaps]
         end = duration[idx[-1]]
-        right = np.r_[gaps, max((t[-1] if np.isnan(end) else end) - t[-1], 0.0)]
-        w[idx] = np.maximum(np.round(1000 * (left + right)), 1)
+        last = end - t[-1] if end > t[-1] else gaps[-1] if len(gaps) else 0.0
+        right = np.r_[gaps, last]
+        w[idx] = np.maximum(np.floor(1000 * (left + right) + 0.5), 1)
     return w
 
 

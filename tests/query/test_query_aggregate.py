@@ -140,6 +140,32 @@ def test_time_weights_are_the_time_each_label_stands_for():
     # video 0: 0-2 s, 2-5 s, 5-10 s; video 1 (no duration): from its start to its label;
     # video 2: a lone label at 0 of a video of no length still counts (1 ms)
     assert time_weights(video, ts, duration).tolist() == [2000, 3000, 5000, 2000, 1]
+    # a live stream (duration 0): the last label stands for as much after it as before
+    assert time_weights(np.zeros(2), np.array([1.0, 3.0]), np.zeros(2)).tolist() == [
+        2000, 2000]
+
+
+def test_time_weights_in_numpy_are_the_query_sql():
+    import duckdb
+
+    from lensdb.query.estimate_sql import weight_sql
+    from lensdb.query.frame_table import GENERAL
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for v, (fps, duration) in enumerate([(24, 10.0), (8, 0.0), (30, None), (25, 4.0)]):
+        frames = np.sort(rng.choice(int(4 * fps), size=12, replace=False))
+        rows += [(v, f / fps, duration) for f in frames]
+    video, ts, dur = (np.array([r[i] for r in rows], float) for i in range(3))
+    con = duckdb.connect()
+    con.execute("CREATE TABLE ev (frame_id INTEGER, video_id INTEGER, ts DOUBLE, duration DOUBLE)")
+    con.executemany("INSERT INTO ev VALUES (?, ?, ?, ?)",
+                    [(i, int(v), t, d) for i, (v, t, d) in enumerate(rows)])
+    got = [r[0] for r in con.execute(
+        f"SELECT {weight_sql(GENERAL)} FROM (SELECT *, lag(ts) OVER t AS prev_ts, lead(ts) OVER"
+        " t AS next_ts FROM ev WINDOW t AS (PARTITION BY video_id ORDER BY ts, frame_id))"
+        " ORDER BY frame_id").fetchall()]
+    assert got == time_weights(video, ts, dur).tolist()
 
 
 def test_weighted_wilson_is_wilson_at_the_effective_number_of_frames():
