@@ -144,7 +144,7 @@ def legacy() -> Iterator[None]:
     from lensdb.query import estimate_sql
     from lensdb.storage import count_runs, layout_facts
 
-    with mock.patch.object(layout_facts, "read", lambda con: {}), \
+    with mock.patch.object(layout_facts, "read", lambda con, current=None: {}), \
             mock.patch.object(count_runs, "stamps", lambda con: {}), \
             mock.patch.object(estimate_sql, "SAMPLE_FRAMES", 10**18):
         yield
