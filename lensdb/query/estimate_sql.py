@@ -97,10 +97,13 @@ def confusion_sql(pred: p.Predicate, classes: list[str], plan: Plan = GENERAL) -
     evaluated on predicted counts (guess) against detected counts (truth), then the sums of
     the frames' weights (`time_weights`) and of their squares over tp, fp and fn."""
     sql = Sql().add("WITH ").extend(labelled_eval_sql(classes, plan))
-    sql.add(f", wv AS (SELECT *, {weight_sql(plan)} AS w FROM (SELECT ev.*, lag(ev.ts) OVER t"
-            " AS prev_ts, lead(ev.ts) OVER t AS next_ts, vd.duration FROM ev LEFT JOIN videos vd"
-            " ON vd.video_id = ev.video_id WINDOW t AS (PARTITION BY ev.video_id ORDER BY"
-            " ev.ts, ev.frame_id)))")
+    if plan.sample is not None:  # (alike: no window over the sample)
+        sql.add(f", wv AS (SELECT *, {weight_sql(plan)} AS w FROM ev)")
+    else:
+        sql.add(f", wv AS (SELECT *, {weight_sql(plan)} AS w FROM (SELECT ev.*, lag(ev.ts)"
+                " OVER t AS prev_ts, lead(ev.ts) OVER t AS next_ts, vd.duration FROM ev LEFT"
+                " JOIN videos vd ON vd.video_id = ev.video_id WINDOW t AS (PARTITION BY"
+                " ev.video_id ORDER BY ev.ts, ev.frame_id)))")
     sql.add(", m AS (SELECT held_out, w, coalesce(").extend(
         predicate_sql(pred, columns(classes, "d"), plan.atoms)).add(", false) AS truth, coalesce(")
     sql.extend(predicate_sql(pred, columns(classes, "p"), plan.atoms)).add(
