@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lensdb.counting.blend import label_steps, nnls2
+from lensdb.counting.interpolate import time_orders
 
 CLOSED = math.pi / 8  # E|Brownian bridge| summed over a gap, per s * h^1.5
 OPEN = 2 / 3  # E|Brownian motion| summed over an open end, per s * d^1.5
@@ -48,15 +49,6 @@ def variogram(lags: np.ndarray, sq_diffs: np.ndarray) -> tuple[float, float]:
     h, d = np.asarray(lags, np.float64), np.asarray(sq_diffs, np.float64)
     b, a = nnls2(np.c_[h, np.ones_like(h)], d)
     return a, b
-
-
-def _orders(video: np.ndarray, ts: np.ndarray) -> dict[int, np.ndarray]:
-    """video -> its frame positions in time order."""
-    out = {}
-    for v in np.unique(video):
-        idx = np.flatnonzero(video == v)
-        out[int(v)] = idx[np.argsort(ts[idx], kind="stable")]
-    return out
 
 
 def _class_variograms(orders: dict[int, np.ndarray], labelled: np.ndarray,
@@ -116,7 +108,7 @@ def split_gaps(video: np.ndarray, ts: np.ndarray, labelled: np.ndarray,
     """Up to `n` frame positions to label, the midpoints of the gaps with the largest gains
     (see the module doc); `labelled`: mask of the frames labelled so far, `labels`: class ->
     counts (read where labelled)."""
-    orders = _orders(video, ts)
+    orders = {int(v): idx for v, idx in time_orders(video, ts).items()}
     fits = _class_variograms(orders, labelled, labels)
     heap: list[tuple[float, int, Gap]] = []
     tie = 0

@@ -104,6 +104,13 @@ def _one_video(
     out.spacing[q] = spacing
 
 
+def time_orders(video: np.ndarray, ts: np.ndarray) -> dict:
+    """video id -> the positions of its frames in time order (ties: input order)."""
+    ts = np.asarray(ts)
+    return {v: idx[np.argsort(ts[idx], kind="stable")]
+            for v, idx in _groups(np.asarray(video)).items()}
+
+
 def running_median(video: np.ndarray, ts: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Each label replaced by the median of itself and its neighbours before and after in
     its video's time order (a video's first and last label: of the two it has). One

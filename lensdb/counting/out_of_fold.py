@@ -9,7 +9,7 @@ error from those two gaps to the labels' own spacing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,12 @@ import numpy as np
 
 from lensdb.counting.blend import Blend, label_steps
 from lensdb.counting.combine import Combiner, EmbeddingRidge
-from lensdb.counting.interpolate import Interpolated, interpolate, interpolate_median
+from lensdb.counting.interpolate import (
+    Interpolated,
+    interpolate,
+    interpolate_median,
+    time_orders,
+)
 
 MIN_WIDE = 20  # labels below which the pick uses the out-of-fold errors alone
 
@@ -42,25 +47,22 @@ def label_weights(frames: Frames) -> np.ndarray:
     between it and the next label either side in its video (all of those past its video's
     first or last label). Mean 1. Uniform labels weigh alike; placed labels, denser where
     counts move, weigh less there, so a mean over labels weighted so is a mean over frames."""
-    lab = np.asarray(frames.labelled)
-    w = np.ones(len(lab))
-    is_lab = np.zeros(len(frames.ts), bool)
-    is_lab[lab] = True
-    slot = np.full(len(frames.ts), -1)
-    slot[lab] = np.arange(len(lab))
-    for v in np.unique(frames.video[lab]):
-        idx = np.flatnonzero(frames.video == v)
-        order = idx[np.argsort(frames.ts[idx], kind="stable")]
-        here = is_lab[order]
-        rank = np.cumsum(here) - 1  # the latest label at or before each frame
-        marks = slot[order[here]]
-        free = ~here
-        before, after = rank[free], rank[free] + 1
-        both = (before >= 0) & (after < len(marks))
-        share = np.where(both, 0.5, 1.0)
-        np.add.at(w, marks[np.clip(before[before >= 0], 0, None)], share[before >= 0])
-        np.add.at(w, marks[after[after < len(marks)]], share[after < len(marks)])
+    w = np.ones(len(frames.labelled))
+    for rank, slot, n in _label_ranks(frames):
+        between = (np.diff(rank) - 1) / 2  # half the unlabelled frames to each side
+        w[slot] += np.r_[rank[0], between] + np.r_[between, n - 1 - rank[-1]]
     return w / w.mean()
+
+
+def _label_ranks(frames: Frames) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+    """Per video with labels: (the labels' ranks among its frames in time order, their
+    positions into the labelled arrays, its frame count)."""
+    slot = np.full(len(frames.ts), -1)
+    slot[np.asarray(frames.labelled)] = np.arange(len(frames.labelled))
+    for order in time_orders(frames.video, frames.ts).values():
+        rank = np.flatnonzero(slot[order] >= 0)
+        if len(rank):
+            yield rank, slot[order[rank]], len(order)
 
 
 def spacing_spread(frames: Frames) -> float:
@@ -69,15 +71,10 @@ def spacing_spread(frames: Frames) -> float:
     their mean, so videos labelled 1 in 5 and 1 in 20 are each even). 0 for
     `--detect-every K`; scene-change and placed labels (`lensdb label`), dense where
     counts move, lie well above 0.3. 0 with fewer than two steps."""
-    lab = np.asarray(frames.labelled)
     steps: list[np.ndarray] = []
-    for v in np.unique(frames.video[lab]):
-        idx = np.flatnonzero(frames.video == v)
-        rank = np.empty(len(idx), np.int64)
-        rank[np.argsort(frames.ts[idx], kind="stable")] = np.arange(len(idx))
-        at = np.sort(rank[np.isin(idx, lab)])
-        if len(at) > 1:
-            d = np.diff(at).astype(np.float64)
+    for rank, _, _ in _label_ranks(frames):
+        if len(rank) > 1:
+            d = np.diff(rank).astype(np.float64)
             steps.append(d / d.mean())
     if not steps or sum(len(d) for d in steps) < 2:
         return 0.0

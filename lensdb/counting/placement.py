@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lensdb.counting.gaps import split_gaps
+from lensdb.counting.interpolate import time_orders
 
 TEMPERATURE = 0.05  # cosine similarity scale of the neighbours' weights (softmax)
 SKILL_LOW, SKILL_HIGH = 0.9, 1.6  # embedding_skill from which score_frames places some, all
@@ -221,9 +222,7 @@ def embedding_skill(frames: Frames, k: int = 5, most: int = 2000, seed: int = 0)
 def _leave_one_out(video: np.ndarray, ts: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Each value interpolated in time from its neighbours in its video, without itself."""
     out = y.astype(np.float64).copy()
-    for v in np.unique(video):
-        o = np.flatnonzero(video == v)
-        o = o[np.argsort(ts[o], kind="stable")]
+    for o in time_orders(video, ts).values():
         if len(o) < 2:
             continue
         t, yy = ts[o], y[o].astype(np.float64)

@@ -104,9 +104,6 @@ class Confusion(NamedTuple):
                           *(float(w[c].sum()) for c in cells),
                           *(float((w[c] ** 2).sum()) for c in cells)])
 
-    def __add__(self, other: tuple) -> Confusion:  # type: ignore[override]
-        return Confusion._make(a + b for a, b in zip(self, other, strict=True))
-
 
 def weighted_wilson(hits: float, total: float, total_sq: float, n: int) -> dict | None:
     """A weighted proportion (the weights of the hits over those of all `n` frames) and its
@@ -187,7 +184,7 @@ def selection_estimate(con, pred: p.Predicate | None, source: str, matched: int,
         basis, c = "held-out", held
     elif by_basis:
         basis = "in-sample"
-        c = sum(by_basis.values(), start=Confusion(0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+        c = Confusion._make(map(sum, zip(*by_basis.values(), strict=True)))
     else:
         return {"method": "none", "note": "no labelled frames with predictions to measure "
                 "the predictor against; the error of this answer is unknown"}

@@ -97,10 +97,10 @@ def confusion_sql(pred: p.Predicate, classes: list[str], plan: Plan = GENERAL) -
     evaluated on predicted counts (guess) against detected counts (truth), then the sums of
     the frames' weights (`time_weights`) and of their squares over tp, fp and fn."""
     sql = Sql().add("WITH ").extend(labelled_eval_sql(classes, plan))
-    if plan.sample is not None:  # (alike: no window over the sample)
-        sql.add(f", wv AS (SELECT *, {weight_sql(plan)} AS w FROM ev)")
+    if plan.sample is not None:  # a sample is no longer spaced in time: alike
+        sql.add(", wv AS (SELECT *, 1 AS w FROM ev)")
     else:
-        sql.add(f", wv AS (SELECT *, {weight_sql(plan)} AS w FROM (SELECT ev.*, lag(ev.ts)"
+        sql.add(f", wv AS (SELECT *, {weight_sql()} AS w FROM (SELECT ev.*, lag(ev.ts)"
                 " OVER t AS prev_ts, lead(ev.ts) OVER t AS next_ts, vd.duration FROM ev LEFT"
                 " JOIN videos vd ON vd.video_id = ev.video_id WINDOW t AS (PARTITION BY"
                 " ev.video_id ORDER BY ev.ts, ev.frame_id)))")
@@ -114,11 +114,10 @@ def confusion_sql(pred: p.Predicate, classes: list[str], plan: Plan = GENERAL) -
     return sql.add(f" SELECT held_out, {', '.join(counts + sums)} FROM m GROUP BY held_out")
 
 
-def weight_sql(plan: Plan) -> str:
-    """The weight of a labelled frame in `confusion_sql` (`time_weights`); 1 when sampled.
-    Whole milliseconds, so that sums are exact whatever order the threads add them in."""
-    if plan.sample is not None:
-        return "1"
+def weight_sql() -> str:
+    """The weight of a labelled frame in `confusion_sql` (`time_weights`), from its ts, the
+    previous and next labels' (prev_ts, next_ts) and its video's duration. Whole
+    milliseconds, so that sums are exact whatever order the threads add them in."""
     left = "CASE WHEN prev_ts IS NULL THEN greatest(ts, 0) ELSE (ts - prev_ts) / 2 END"
     right = ("CASE WHEN next_ts IS NOT NULL THEN (next_ts - ts) / 2"
              " WHEN coalesce(duration, 0) > ts THEN duration - ts"

@@ -149,7 +149,6 @@ def test_time_weights_in_numpy_are_the_query_sql():
     import duckdb
 
     from lensdb.query.estimate_sql import weight_sql
-    from lensdb.query.frame_table import GENERAL
 
     rng = np.random.default_rng(4)
     rows = []
@@ -162,7 +161,7 @@ def test_time_weights_in_numpy_are_the_query_sql():
     con.executemany("INSERT INTO ev VALUES (?, ?, ?, ?)",
                     [(i, int(v), t, d) for i, (v, t, d) in enumerate(rows)])
     got = [r[0] for r in con.execute(
-        f"SELECT {weight_sql(GENERAL)} FROM (SELECT *, lag(ts) OVER t AS prev_ts, lead(ts) OVER"
+        f"SELECT {weight_sql()} FROM (SELECT *, lag(ts) OVER t AS prev_ts, lead(ts) OVER"
         " t AS next_ts FROM ev WINDOW t AS (PARTITION BY video_id ORDER BY ts, frame_id))"
         " ORDER BY frame_id").fetchall()]
     assert got == time_weights(video, ts, dur).tolist()
