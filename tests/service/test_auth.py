@@ -87,8 +87,8 @@ def test_a_token_from_the_environment_counts(tmp_path):
     try:
         wait_until_up(f"http://127.0.0.1:{port}", proc)
         url = f"http://127.0.0.1:{port}/health"
-        assert httpx.get(url).status_code == 401
-        assert httpx.get(url, headers={"Authorization": "Bearer from-env"}).status_code == 200
+        assert httpx.get(url, timeout=60).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer from-env"}, timeout=60).status_code == 200
     finally:
         proc.terminate()
         proc.wait(30)
@@ -136,7 +136,7 @@ def test_default_allow_is_the_working_directory(tmp_path):
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url, proc)
-        r = httpx.post(url + "/ingest", json={"path": str(tmp_path / "here.mp4")})
+        r = httpx.post(url + "/ingest", json={"path": str(tmp_path / "here.mp4")}, timeout=60)
         assert r.status_code == 403
     finally:
         proc.terminate()

@@ -105,7 +105,7 @@ def test_a_download_is_what_the_cli_writes(bikes_server, bikes_store, open_page,
 @pytest.mark.slow
 def test_a_syntax_error_shows_its_message_under_the_text(bikes_server, open_page):
     bad = "count(car) >= 2 AND"
-    api = httpx.get(bikes_server.url + "/query", params={"q": bad}).json()
+    api = httpx.get(bikes_server.url + "/query", params={"q": bad}, timeout=60).json()
     page = open_page(bikes_server.url + "/")
     loaded(page)
     page.query(bad)
@@ -133,7 +133,7 @@ def test_clicking_a_moment_plays_it_with_boxes(bikes_server, bikes_store, open_p
     assert abs(t - start) < 0.6, (t, start)
     # paused on a labelled frame with cars, the overlay draws its boxes
     boxes = httpx.get(f"{bikes_server.url}/videos/0/boxes",
-                      params={"start": start, "end": start + 2}).json()["frames"]
+                      params={"start": start, "end": start + 2}, timeout=60).json()["frames"]
     labelled = next(f for f in boxes if f["boxes"])
     page.page.evaluate(f"(() => {{ const v = document.querySelector('#player'); v.pause();"
                        f" v.currentTime = {labelled['ts']}; }})()")
@@ -204,7 +204,7 @@ def test_a_search_shows_k_thumbnails(bikes_server, open_page, tmp_path):
                                 timeout=30_000)
     # by an uploaded image, with a where filter
     jpeg = tmp_path / "frame.jpg"
-    jpeg.write_bytes(httpx.get(f"{bikes_server.url}/frames/120.jpg?boxes=false").content)
+    jpeg.write_bytes(httpx.get(f"{bikes_server.url}/frames/120.jpg?boxes=false", timeout=60).content)
     page.page.fill("#search-like", "")
     page.page.fill("#search-k", "4")
     page.page.fill("#search-where", "count(car) >= 1")
@@ -225,9 +225,9 @@ def test_a_search_shows_k_thumbnails(bikes_server, open_page, tmp_path):
 def test_with_a_token_the_page_asks_for_it(bikes_store, open_page):
     srv = start_server(bikes_store.parent, "--token", TOKEN)
     try:
-        assert httpx.get(srv.url + "/info").status_code == 401
-        assert httpx.get(srv.url + "/videos/0/file").status_code == 401
-        assert httpx.get(srv.url + "/").status_code == 200  # the page itself holds no data
+        assert httpx.get(srv.url + "/info", timeout=60).status_code == 401
+        assert httpx.get(srv.url + "/videos/0/file", timeout=60).status_code == 401
+        assert httpx.get(srv.url + "/", timeout=60).status_code == 200  # the page itself holds no data
         page = open_page(srv.url + "/")
         dialog = page.page.locator("#token-dialog")
         dialog.wait_for(state="visible")

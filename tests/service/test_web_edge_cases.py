@@ -47,7 +47,7 @@ def test_a_missing_source_video_shows_a_still_with_a_note(small, open_page):
     note = page.page.inner_text("#play-note")
     assert "source video is missing" in note
     assert page.page.locator("#player").is_hidden()
-    assert httpx.get(small.url + "/videos/1/file").json()["error"].startswith(
+    assert httpx.get(small.url + "/videos/1/file", timeout=60).json()["error"].startswith(
         "the source video of clip.mp4 is missing")
     page.page.locator("#player-panel").screenshot(path=str(page.shots / "missing-source.png"))
 
