@@ -88,7 +88,8 @@ def test_a_token_from_the_environment_counts(tmp_path):
         wait_until_up(f"http://127.0.0.1:{port}", proc)
         url = f"http://127.0.0.1:{port}/health"
         assert httpx.get(url, timeout=60).status_code == 401
-        assert httpx.get(url, headers={"Authorization": "Bearer from-env"}, timeout=60).status_code == 200
+        bearer = {"Authorization": "Bearer from-env"}
+        assert httpx.get(url, headers=bearer, timeout=60).status_code == 200
     finally:
         proc.terminate()
         proc.wait(30)

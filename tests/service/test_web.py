@@ -204,7 +204,8 @@ def test_a_search_shows_k_thumbnails(bikes_server, open_page, tmp_path):
                                 timeout=30_000)
     # by an uploaded image, with a where filter
     jpeg = tmp_path / "frame.jpg"
-    jpeg.write_bytes(httpx.get(f"{bikes_server.url}/frames/120.jpg?boxes=false", timeout=60).content)
+    shot = httpx.get(f"{bikes_server.url}/frames/120.jpg?boxes=false", timeout=60)
+    jpeg.write_bytes(shot.content)
     page.page.fill("#search-like", "")
     page.page.fill("#search-k", "4")
     page.page.fill("#search-where", "count(car) >= 1")
