@@ -228,7 +228,8 @@ def test_with_a_token_the_page_asks_for_it(bikes_store, open_page):
     try:
         assert httpx.get(srv.url + "/info", timeout=60).status_code == 401
         assert httpx.get(srv.url + "/videos/0/file", timeout=60).status_code == 401
-        assert httpx.get(srv.url + "/", timeout=60).status_code == 200  # the page itself holds no data
+        # the page itself holds no data
+        assert httpx.get(srv.url + "/", timeout=60).status_code == 200
         page = open_page(srv.url + "/")
         dialog = page.page.locator("#token-dialog")
         dialog.wait_for(state="visible")
