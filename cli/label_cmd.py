@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -11,6 +12,9 @@ from rich.text import Text
 
 from lensdb.cli import common
 from lensdb.errors import LensDBError
+
+if TYPE_CHECKING:
+    from lensdb.counting.label import LabelReport
 
 HELP = """Label the frames where a label helps most, then refit the count predictors.
 
@@ -90,10 +94,17 @@ def _run(store_dir, budget, target_error, classes, thresholds, refit, as_json) -
     try:
         report = label_store(store, config, progress=progress)
     finally:
-        bar.stop()
+        if bar.live.is_started:  # stopping a bar never shown prints an empty line
+            bar.stop()
     if as_json:
         common.print_json(report.to_dict())
-        return
+    else:
+        _print(report)
+    if report.refit_error:
+        raise typer.Exit(3)  # labelled, not refitted: not a full success
+
+
+def _print(report: LabelReport) -> None:
     table = Table(title=f"Labelled {report.labelled} frames ({report.detector_runs} detector "
                   f"runs; {report.labelled_total} of {report.frames} frames labelled now)")
     for col in ("class", "MAE before on the placed frames", "fill-in MAE before",

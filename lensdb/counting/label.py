@@ -23,6 +23,7 @@ import numpy as np
 
 from lensdb.counting.oracle import Oracle, ProgressFn
 from lensdb.counting.placement import Frames, place_labels
+from lensdb.counting.split import MIN_LABELLED
 from lensdb.errors import LensDBError, ParameterError
 from lensdb.storage import Store
 from lensdb.storage.catalog import one_row
@@ -69,6 +70,7 @@ class LabelReport:
     placed_mae: dict[str, float | None]  # predictions vs the new labels, on the placed frames
     rounds: list[dict] = field(default_factory=list)
     refit: dict | None = None  # method per class after the refit
+    refit_error: str | None = None  # why the refit failed (the labels stay stored)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -192,6 +194,10 @@ def label_store(store: Store, config: LabelConfig, detector: Any = None,
     oracle.check(fid[free])  # every source before the first run: gone or changed fails here
     share = TARGET_CAP_SHARE if config.target_error is not None else DEFAULT_SHARE
     budget = min(len(free), config.budget or max(1, math.ceil(share * n_frames)))
+    if config.refit and n_lab + budget < MIN_LABELLED:  # before any detector run
+        raise LensDBError(f"the refit needs at least {MIN_LABELLED} labelled frames and this "
+                          f"run would leave {n_lab + budget}: raise --budget to "
+                          f"{MIN_LABELLED - n_lab} or more, or pass --no-refit")
     before = fill_in_mae(store, classes)
     report = LabelReport(0, 0, int(n_frames), int(n_lab), classes, before, dict(before), {})
     placed: list[np.ndarray] = []
@@ -215,7 +221,8 @@ def label_store(store: Store, config: LabelConfig, detector: Any = None,
             err = _mae(frames, prior, got, classes)
             report.rounds.append({"labelled": int(len(got)), "placed_mae": err})
             if config.refit:
-                _refit(store, classes, report)
+                if not _refit(store, classes, report):
+                    break
                 prior = stored_predictions(store, fid, classes)
             values = [v for v in err.values() if v is not None]
             if values and max(values) <= config.target_error:
@@ -245,11 +252,20 @@ def _mae(frames: Frames, predicted: dict[str, np.ndarray], pos: np.ndarray,
     return out
 
 
-def _refit(store: Store, classes: list[str], report: LabelReport) -> None:
+def _refit(store: Store, classes: list[str], report: LabelReport) -> bool:
+    """Refit; a refit that fails leaves the labels just stored (they are detector runs that
+    were paid for) and says so in `report.refit_error`."""
     from lensdb.counting import train_counters
 
-    result = train_counters(store, previous_train_config(store, classes))
+    try:
+        result = train_counters(store, previous_train_config(store, classes))
+    except LensDBError as exc:
+        report.refit_error = str(exc)
+        report.notes.append(f"the new labels are stored, but the refit failed: {exc}; "
+                            "`lensdb train-counter` refits once that is fixed")
+        return False
     report.refit = {cls: rep.method for cls, rep in result.classes.items()}
+    return True
 
 
 __all__ = ["LabelConfig", "LabelReport", "fill_in_mae", "label_store", "previous_train_config"]

@@ -152,6 +152,18 @@ def no_labels(store_dir: Path) -> None:
         con.execute("DELETE FROM detections")
 
 
+def few_labels(store_dir: Path, keep: int = 3) -> None:
+    """Keep the labels of the first `keep` labelled frames only (too few to refit on)."""
+    import duckdb
+
+    with duckdb.connect(str(Path(store_dir) / "catalog.duckdb")) as con:
+        con.execute("CREATE TEMP TABLE gone AS SELECT frame_id FROM frames WHERE labelled "
+                    "ORDER BY frame_id OFFSET ?", [keep])
+        con.execute("UPDATE frames SET labelled = false WHERE frame_id IN (FROM gone)")
+        con.execute("DELETE FROM counts WHERE frame_id IN (FROM gone)")
+        con.execute("DELETE FROM detections WHERE frame_id IN (FROM gone)")
+
+
 def video_gone(store_dir: Path) -> None:
     """Point every video of a store at a path that does not exist."""
     import duckdb

@@ -21,6 +21,7 @@ from fake_models import (
     build_scene_store,
     catalog_checksum,
     fresh_scene_store,
+    few_labels,
     no_labels,
     scene_counts,
     video_gone,
@@ -161,6 +162,19 @@ def test_label_refits_with_the_new_labels(scene_store: Path):
     assert report.placed_mae["person"] is not None
 
 
+def test_a_refit_that_fails_keeps_the_labels_and_says_so(scene_store: Path, monkeypatch):
+    import lensdb.counting as counting
+
+    def refuse(store, config):
+        raise LensDBError("no refit today")
+    monkeypatch.setattr(counting, "train_counters", refuse)
+    before = len(_labelled(scene_store))
+    report = label_store(Store.open(scene_store), LabelConfig(budget=4))
+    assert len(_labelled(scene_store)) == before + 4 == report.labelled_total
+    assert report.refit is None and report.refit_error == "no refit today"
+    assert any("refit failed: no refit today" in n for n in report.notes)
+
+
 def test_refit_reuses_the_last_training_config(scene_store: Path):
     config = previous_train_config(Store.open(scene_store), ["person"])
     assert config.method == "knn" and config.classes == ("person",)
@@ -238,6 +252,7 @@ def _cli(store_dir: Path, *args: str) -> subprocess.CompletedProcess:
     (["--target-error", "0"], None, "--target-error must be a positive"),
     (["--budget", "5"], video_gone, "is gone"),
     (["--budget", "5"], no_labels, "no labelled frames"),
+    (["--budget", "2"], few_labels, "the refit needs at least 10 labelled frames"),
     (["--budget", "5", "--thresholds", "a,b"], None, "--thresholds must be"),
     (["--budget", "5", "--classes", "dog"], None, "--classes names 'dog'"),
 ])
