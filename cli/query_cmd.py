@@ -89,15 +89,16 @@ def query_command(
                                             "guarantee holds (default 0.95)."),
     budget: int | None = typer.Option(None, "--budget", help="Detector runs allowed for a "
                                       "guarantee (default 500); each is stored as a label."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (same as --format json; "
+                                 "with --out, the file keeps its format and what was written "
+                                 "is printed as JSON)."),
 ) -> None:
     try:
-        if as_json and fmt.lower() not in ("table", "json"):
+        if as_json and out is None and fmt.lower() not in ("table", "json"):
             raise QueryError(f"--json and --format {fmt} contradict each other; give one")
-        fmt = "json" if as_json else fmt
         verify = {"recall": recall, "precision": precision, "error": error,
                   "confidence": confidence, "budget": budget}
-        _run(query, store, source, fmt.lower(), frames, _gap(gap), out, verify)
+        _run(query, store, source, fmt.lower(), frames, _gap(gap), out, verify, as_json)
     except LensDBError as exc:
         raise typer.Exit(common.report_error(exc))
 
@@ -116,7 +117,10 @@ def _gap(text: str | None) -> float | None:
 
 
 def _run(text: str, store_dir: Path | None, source: str, fmt: str, frames: bool,
-         gap: float | None, out: Path | None, verify: dict | None = None) -> None:
+         gap: float | None, out: Path | None, verify: dict | None = None,
+         as_json: bool = False) -> None:
+    if as_json and out is None:
+        fmt = "json"
     if fmt not in FORMATS:
         raise QueryError(f"unknown --format '{fmt}'; use table, json, csv or parquet")
     if fmt == "parquet" and out is None:
@@ -141,8 +145,12 @@ def _run(text: str, store_dir: Path | None, source: str, fmt: str, frames: bool,
         result = run_query(store, text, source=source, frames=frames, gap=gap)
     if out is not None:
         path = result.write(out, out_fmt)
-        common.console.print(Text(f"wrote {len(result)} {_noun(result)} to {path}"),
-                             soft_wrap=True)
+        if as_json:
+            common.print_json({"wrote": str(path), "format": out_fmt, "kind": result.kind,
+                               "rows": len(result)})
+        else:
+            common.console.print(Text(f"wrote {len(result)} {_noun(result)} to {path}"),
+                                 soft_wrap=True)
         return
     if fmt == "json":
         common.print_json(result.to_dict())

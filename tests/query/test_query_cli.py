@@ -77,6 +77,21 @@ def test_parquet_and_json_files(store, tmp_path):
     assert res.exit_code == 2 and "needs --out" in res.stderr
 
 
+def test_json_with_out_keeps_the_files_format(store, tmp_path):
+    """--json with --out: the file is what its suffix (or --format) says, stdout the JSON of
+    what was written."""
+    out = tmp_path / "cars.parquet"
+    res = lensdb("query", "count(car) >= 1", "-s", str(store.root), "--out", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    said = json.loads(res.stdout)
+    assert said["format"] == "parquet" and said["rows"] == pq.read_table(out).num_rows > 0
+    out_csv = tmp_path / "cars.txt"
+    res = lensdb("query", "count(car) >= 1", "-s", str(store.root), "--out", str(out_csv),
+                 "--format", "csv", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["format"] == "csv"
+    assert next(csv.DictReader(io.StringIO(out_csv.read_text())))["video"]
+
+
 def _error_lines(res) -> list[str]:
     assert "Traceback" not in res.output
     return res.stderr.rstrip("\n").split("\n")
