@@ -137,14 +137,11 @@ def allowed_ids(store: Store, where: str | None, video: str | None,
 
         ids = np.asarray(matching_frame_ids(store, where, source=source), np.int64)
     if video is not None:
-        from lensdb.videos import resolve
+        from lensdb.videos import resolve_known
 
         with store.catalog.connect() as con:  # a name, a path or an end of one: one video
-            name = resolve(video, con.execute("SELECT video_id, name, path FROM videos"
-                                              ).fetchall())
-            if name is None:
-                raise LensDBError(f"no video named '{video}' in the store; "
-                                  "`lensdb info` lists the videos")
+            name = resolve_known(video, con.execute("SELECT video_id, name, path FROM videos"
+                                                    ).fetchall())
             rows = con.execute(
                 "SELECT f.frame_id FROM frames f JOIN videos v USING (video_id) "
                 "WHERE v.name = ?", [name]

@@ -79,9 +79,28 @@ def resolve(text: str, rows: list[tuple[int, str | None, str | None]]) -> str | 
                      "give one of these names or a full path")
 
 
+def resolve_known(text: str, rows: list[tuple[int, str | None, str | None]]) -> str:
+    """`resolve`, where no video is an error that names the closest stored names: a typo
+    must not read as a query that matched nothing."""
+    import difflib
+
+    name = resolve(text, rows)
+    if name is not None:
+        return name
+    names = sorted({r[1] for r in rows if r[1]})
+    lower = {n.lower(): n for n in names}
+    close = [lower[n] for n in difflib.get_close_matches(text.lower(), list(lower), n=3,
+                                                          cutoff=0.75)]
+    close = close or [n for n in names if n.lower().startswith(text.lower())][:3]
+    hint = f"; did you mean {', '.join(repr(n) for n in close)}?" if close else ""
+    raise QueryError(f"no video named '{text}' in the store{hint} (`lensdb info` lists the "
+                     "videos)")
+
+
 def resolve_query(con, query):
     """The query (a plan Selection/Aggregate or a bare predicate) with each `video = X` and
-    `video != X` naming its video by stored name (`resolve`); X matching no video stays."""
+    `video != X` naming its video by stored name; X matching no video is an error
+    (`resolve_known`; LIKE patterns may match none)."""
     from dataclasses import replace
 
     from lensdb.query import plan as p
@@ -93,8 +112,7 @@ def resolve_query(con, query):
 
     def walk(node):
         if isinstance(node, p.VideoMatch) and node.op in ("=", "!="):
-            name = resolve(node.pattern, rows)
-            return node if name is None else p.VideoMatch(node.op, name)
+            return p.VideoMatch(node.op, resolve_known(node.pattern, rows))
         if isinstance(node, p.And | p.Or):
             return type(node)(tuple(walk(item) for item in node.items))
         if isinstance(node, p.Not):

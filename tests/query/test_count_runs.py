@@ -174,7 +174,7 @@ _ATOM = st.one_of(
     st.builds(lambda op, n: f"count(person) {op} {n}",
               st.sampled_from(["=", "!=", "<", "<=", ">", ">="]), st.integers(0, 5)),
     st.builds(lambda op, v: f"video {op} 'v{v}.mp4'", st.sampled_from(["=", "!="]),
-              st.integers(0, 3)))
+              st.integers(0, 2)))
 _PREDICATE = st.recursive(_ATOM, lambda kids: st.one_of(
     st.builds(lambda a, b: f"({a}) AND ({b})", kids, kids),
     st.builds(lambda a, b: f"({a}) OR ({b})", kids, kids),

@@ -3,9 +3,10 @@ changes the store; random predicates agree with the brute-force evaluation."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from query_oracle import checksum, like
+from query_oracle import VIDEOS, checksum, like
 
 from lensdb.errors import QueryError
 from lensdb.query import matching_frame_ids, parse_predicate, parse_query, run_query
@@ -53,6 +54,7 @@ def test_any_text_parses_or_gives_a_clean_error(text):
 
 NAMES = ["bikes.mp4", "street_a.mp4", "o'neil st.mp4", "x'; DROP TABLE frames; --", "é😀",
          "%", "b_k%", ""]
+STORED = [name for _, name, _ in VIDEOS]
 
 
 def _quote(s: str) -> str:
@@ -70,7 +72,7 @@ ATOMS = st.one_of(
               st.sampled_from(["=", "!=", "<", "<=", ">", ">="]), st.integers(0, 6)),
     st.builds(lambda s, neq: (f"video {'!=' if neq else '='} {_quote(s)}",
                               lambda f: (f.video != s) if neq else (f.video == s), []),
-              st.sampled_from(NAMES) | st.text(max_size=8), st.booleans()),
+              st.sampled_from(STORED), st.booleans()),  # other names: an error (below)
     st.builds(lambda s, neg: (f"video {'NOT ' if neg else ''}LIKE {_quote(s)}",
                               lambda f: like(s, f.video) != neg, []),
               st.sampled_from(NAMES) | st.text(alphabet="ab%_'s.", max_size=6), st.booleans()),
@@ -103,6 +105,19 @@ def test_random_predicates_match_brute_force(store, oracle, pred, source):
     text, fn, classes = pred
     want = sorted(f.frame_id for f in oracle.select(fn, list(dict.fromkeys(classes)), source))
     assert matching_frame_ids(store, text, source=source).tolist() == want
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(st.sampled_from(NAMES) | st.text(max_size=8), st.booleans())
+def test_a_video_name_no_video_has_is_an_error_not_an_empty_answer(store, name, neq):
+    """`video = X` / `!=` where X names no stored video (nor the end of a path): a typo must
+    not read as a query that matched nothing."""
+    paths = ["/videos/" + n for n in STORED]
+    tail = "/" + name.replace("\\", "/").strip("/")
+    assume(name not in STORED and not any(p == name or (tail != "/" and p.endswith(tail))
+                                           for p in paths) and name != "-")
+    with pytest.raises(QueryError, match="no video named"):
+        matching_frame_ids(store, f"video {'!=' if neq else '='} {_quote(name)}")
 
 
 QUERIES = st.one_of(

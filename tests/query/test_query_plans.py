@@ -49,6 +49,15 @@ DIFFERENTIAL = [(name, source) for name in (
                                     "duplicate_count")]
 
 
+def _for(layout: str, text: str) -> str:
+    """The query as asked of `layout`: where b.mp4 has no name in the videos table, naming
+    it with `=` is an error, so the same predicate is asked as a LIKE (which may match no
+    video)."""
+    if layout in ("missing_video", "unnamed_video"):
+        return text.replace("video = 'b.mp4'", "video LIKE 'b.mp4'")
+    return text
+
+
 def _general(monkeypatch):
     monkeypatch.setattr(execute, "choose_plan", lambda *a, **k: ft.GENERAL)
 
@@ -88,11 +97,12 @@ def test_plans_agree(stores, monkeypatch, name, source):
     calls = []
     for text in SELECTIONS[:2]:
         for kw in ({}, {"gap": 0.2}, {"frames": True}):
-            calls.append(lambda s, text=text, kw=kw: run_query(s, text, source=source, **kw))
+            calls.append(lambda s, text=_for(name, text), kw=kw: run_query(
+                s, text, source=source, **kw))
     calls.append(lambda s: run_query(s, SELECTIONS[2] + " LIMIT 3", source=source))
     calls.append(lambda s: run_query(s, SELECTIONS[3] + " LIMIT 4 GAP 0.2s", source=source))
     for text in AGGREGATES:
-        calls.append(lambda s, text=text: run_query(s, text, source=source))
+        calls.append(lambda s, text=_for(name, text): run_query(s, text, source=source))
     fast, general = _answers(stores[name], monkeypatch, calls)
     for got, want in zip(fast, general):
         _same(got, want)
@@ -103,7 +113,7 @@ def test_plans_agree(stores, monkeypatch, name, source):
 def test_moments_match_brute_force_on_every_layout(stores, name, source):
     store = stores[name]
     oracle = Oracle(store)
-    for text in SELECTIONS[1:]:
+    for text in (_for(name, t) for t in SELECTIONS[1:]):
         pred = _as_python(parse_query(text).where)
         classes = p.predicate_classes(parse_query(text).where)
         for gap in (None, 0.2):
