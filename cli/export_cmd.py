@@ -25,7 +25,8 @@ HELP = (
     '  lensdb export "count(car) > 2" --out shots/\n\n'
     '  lensdb export "count(person) >= 3 LIMIT 20 GAP 10s" --out shots/ --clips\n\n'
     '  lensdb export --search "a cyclist" --where "count(car) = 0" -k 12 --out shots/\n\n'
-    "  lensdb export --image example.jpg -k 12 --out shots/\n"
+    "  lensdb export --image example.jpg -k 12 --out shots/\n\n"
+    '  lensdb export "count(car) > 3" --out shots/ --overwrite   (replaces that export)\n'
 )
 
 
@@ -33,7 +34,10 @@ def register(app: typer.Typer) -> None:
     @app.command("export", help=HELP)
     def export_cmd(
         query: str = typer.Argument(None, help="A selection query, e.g. \"count(car) > 2\"."),
-        out: Path = typer.Option(..., "--out", "-o", help="Directory to write into."),
+        out: Path = typer.Option(..., "--out", "-o", help="Directory to write into: new or "
+                                 "empty, or an earlier export with --overwrite."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export "
+                                       "in --out (its files only; other folders are refused)."),
         search_text: str = typer.Option(None, "--search", help="Export a text search's hits."),
         image: Path = typer.Option(None, "--image", help="Export an image search's hits."),
         k: int = typer.Option(10, "-k", "--k", help="Hits of a search."),
@@ -76,7 +80,8 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]{len(items)} moments; exporting the first {limit} "
                           "(--limit)[/]")
             items = items[:limit]
-        report = export(db.store, items, out, clips=clips, boxes=boxes, pad=pad)
+        report = export(db.store, items, out, clips=clips, boxes=boxes, pad=pad,
+                        overwrite=overwrite)
         written = sum(1 for it in report.items if it["jpeg"])
         if as_json:
             print_json(report.to_dict())

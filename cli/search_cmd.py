@@ -44,7 +44,9 @@ def register(app: typer.Typer) -> None:
         embedder: str = typer.Option(None, help="Embedder spec when the store cannot name it "
                                      "(CLIP from a local checkpoint, as given to ingest)."),
         thumbs: Path = typer.Option(None, "--thumbs",
-                                    help="Write a JPEG per hit and index.html into this dir."),
+                                    help="Write a JPEG per hit and index.html into this dir "
+                                         "(new or empty, or one an earlier export wrote: "
+                                         "replaced)."),
         device: str = typer.Option("auto", help=f"Where the text/image embedder runs: "
                                    f"{DEVICE_HELP}."),
         nprobe: int = typer.Option(None, "--nprobe", help="IVF codecs: inverted lists "
@@ -68,7 +70,7 @@ def register(app: typer.Typer) -> None:
         if thumbs is not None:
             from lensdb.export import export
 
-            exported = export(db.store, hits, thumbs)
+            exported = export(db.store, hits, thumbs, overwrite=True)
         if as_json:
             out: dict[str, Any] = result.to_dict()
             if exported is not None:

@@ -21,10 +21,11 @@ import numpy as np
 
 from lensdb.errors import LensDBError, VideoError
 from lensdb.media import FrameReader, cut_clip, draw_boxes, encode_jpeg, is_live
-from lensdb.outputs import output_dir
+from lensdb.outputs import fresh_dir
 from lensdb.storage.store import Store
 from lensdb.videos import resolve
 
+INDEX = "index.json"  # what marks a folder as an earlier export (and lists its files)
 SINGLE_FRAME_CLIP = 1.0  # seconds on each side of a one-frame moment
 MAX_CLIP = 30.0  # seconds; longer moments are cut around their middle
 
@@ -158,16 +159,18 @@ def clip_range(m: Moment, pad: float) -> tuple[float, float]:
 
 
 def export(store: Store, hits_or_moments: Any, out_dir: str | Path, clips: bool = False,
-           boxes: bool = True, pad: float = 0.5) -> ExportReport:
-    """Write a JPEG (and with `clips` an MP4) per moment plus index.html and index.json."""
+           boxes: bool = True, pad: float = 0.5, overwrite: bool = False) -> ExportReport:
+    """Write a JPEG (and with `clips` an MP4) per moment plus index.html and index.json into
+    a new or empty folder, or, with `overwrite`, in place of an earlier export there."""
     if not (math.isfinite(pad) and pad >= 0):
         raise LensDBError(f"pad must be 0 or more seconds, not {pad}")
     moments = to_moments(hits_or_moments)
-    out = output_dir(out_dir, "the export folder", store.root)
+    out = fresh_dir(out_dir, "the export folder", INDEX, overwrite, store.root)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LensDBError(f"cannot create {out}: {exc.strerror}") from None
+    _remove_earlier(out)
     report = ExportReport(str(out), str(out / "index.html"))
     reader = FrameReader()
     unchanged: dict[int, str | None] = {}  # video id -> why its source cannot be used
@@ -198,9 +201,28 @@ def export(store: Store, hits_or_moments: Any, out_dir: str | Path, clips: bool 
                 item["note"] = str(exc)
     finally:
         reader.close()
-    (out / "index.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (out / INDEX).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "index.html").write_text(contact_sheet(report.items))
     return report
+
+
+def _remove_earlier(out: Path) -> None:
+    """Remove the files an earlier export in `out` listed, and its index: none of its
+    moments must show among the new ones. Nothing it did not write is touched."""
+    index = out / INDEX
+    if not index.is_file():
+        return
+    try:
+        items = json.loads(index.read_text()).get("items", [])
+    except (OSError, ValueError, AttributeError):
+        items = []
+    for item in items if isinstance(items, list) else []:
+        for key in ("jpeg", "clip"):
+            name = item.get(key) if isinstance(item, dict) else None
+            if isinstance(name, str) and name == Path(name).name:  # a bare name, no path
+                (out / name).unlink(missing_ok=True)
+    for name in (INDEX, "index.html"):
+        (out / name).unlink(missing_ok=True)
 
 
 def _source_problem(store: Store, video_id: int, source: str) -> str | None:

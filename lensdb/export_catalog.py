@@ -28,9 +28,9 @@ from typing import Any
 import duckdb
 
 from lensdb.errors import LensDBError, first_line
-from lensdb.outputs import output_dir
+from lensdb.outputs import fresh_dir
 from lensdb.storage.store import Store
-from lensdb.videos import resolve
+from lensdb.videos import resolve_known
 
 MANIFEST = "_lensdb_export.json"
 # table -> SELECT of its rows with the video_id they belong to (the partition key)
@@ -63,14 +63,7 @@ class CatalogExport:
 def check_target(out: Path, overwrite: bool, store_root: Path | None = None) -> None:
     """Refuse a DIR that is a file, is or holds or sits in the store, or is not empty;
     `overwrite` replaces only an earlier export (a folder with its MANIFEST)."""
-    output_dir(out, "--parquet", store_root)  # not a file, not the store's
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise LensDBError(f"{out} is not empty; give an empty or new folder, or "
-                              "--overwrite to replace an earlier export")
-        if not (out / MANIFEST).is_file():
-            raise LensDBError(f"{out} holds files that are not a LensDB export (no "
-                              f"{MANIFEST}); --overwrite replaces only an earlier export")
+    fresh_dir(out, "--parquet", MANIFEST, overwrite, store_root)
 
 
 def video_ids(con, videos: list[str] | None) -> list[int] | None:
@@ -80,10 +73,7 @@ def video_ids(con, videos: list[str] | None) -> list[int] | None:
     rows = con.execute("SELECT video_id, name, path FROM videos").fetchall()
     ids = []
     for text in videos:
-        name = resolve(text, rows)
-        if name is None:
-            raise LensDBError(f"unknown video '{text}': no video in the store has this "
-                              "name or path (see `lensdb info`)")
+        name = resolve_known(text, rows)
         ids.append(next(r[0] for r in rows if r[1] == name))
     return sorted(set(ids))
 

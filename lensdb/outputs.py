@@ -57,4 +57,19 @@ def output_dir(path: str | Path, what: str, store_root: Path | None = None) -> P
     return out
 
 
-__all__ = ["output_file", "output_dir"]
+def fresh_dir(path: str | Path, what: str, marker: str, overwrite: bool,
+              store_root: Path | None = None) -> Path:
+    """`output_dir` that must also be new or empty, or, with `overwrite`, an earlier export
+    of the same kind (a folder holding `marker`): a user's own files are never replaced."""
+    out = output_dir(path, what, store_root)
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise LensDBError(f"{out} is not empty; give an empty or new folder, or "
+                              "--overwrite to replace an earlier export")
+        if not (out / marker).is_file():
+            raise LensDBError(f"{out} holds files that are not a LensDB export (no {marker}); "
+                              "--overwrite replaces only an earlier export")
+    return out
+
+
+__all__ = ["output_file", "output_dir", "fresh_dir"]

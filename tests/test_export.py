@@ -138,3 +138,28 @@ def test_cli_export(store, tmp_path):
     result = CliRunner().invoke(app, ["export", "--search", "x", "--image", "y", "--out",
                                       str(out), "--store", str(store.root)])
     assert result.exit_code != 0
+
+
+def test_a_folder_with_other_files_is_never_written_into(store, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "index.html").write_text("my notes")
+    moments = run_query(store, "count(car) >= 6 LIMIT 2", source="detected")
+    for overwrite in (False, True):
+        with pytest.raises(LensDBError, match="not empty|not a LensDB export"):
+            export(store, moments, mine, overwrite=overwrite)
+    assert [p.name for p in mine.iterdir()] == ["index.html"]
+    assert (mine / "index.html").read_text() == "my notes"
+
+
+def test_overwrite_replaces_an_earlier_export_and_nothing_else(store, tmp_path):
+    out = tmp_path / "shots"
+    first = export(store, run_query(store, "count(car) >= 6 LIMIT 3", source="detected"), out)
+    (out / "keep.txt").write_text("mine")
+    again = run_query(store, "count(car) >= 6 LIMIT 1", source="detected")
+    with pytest.raises(LensDBError, match="not empty"):
+        export(store, again, out)
+    report = export(store, again, out, overwrite=True)
+    names = {p.name for p in out.iterdir()}
+    assert names == {"keep.txt", "index.html", "index.json", report.items[0]["jpeg"]}
+    assert len(first.items) == 3 and len(report.items) == 1

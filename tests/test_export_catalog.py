@@ -177,6 +177,6 @@ def test_cli_summary_json_and_bad_input(store, tmp_path, capsys, monkeypatch):
     assert "not empty" in _error(cli("--parquet", str(tmp_path / "lake"), "--store", s))
     assert "no LensDB store" in _error(cli("--parquet", str(tmp_path / "n"), "--store",
                                            str(tmp_path / "missing")))
-    assert "unknown video 'z.mp4'" in _error(cli("--parquet", str(tmp_path / "n"), "--store",
+    assert "no video named 'z.mp4'" in _error(cli("--parquet", str(tmp_path / "n"), "--store",
                                                  s, "--videos", "z.mp4"))
     assert not (tmp_path / "n").exists() and not list(tmp_path.glob(".n.*"))
