@@ -154,6 +154,10 @@ def train_counters(
     """
     from lensdb.device import resolve_device, set_threads
 
+    if config.plot is not None:  # the one file training writes, never into the store
+        from lensdb.outputs import output_file
+
+        output_file(config.plot, "--plot", store.root)
     threads = set_threads(config.threads)  # on purpose: an import may have set one
     config = replace(config, device=resolve_device(config.device))  # recorded as resolved
     with store.writer():

@@ -32,13 +32,15 @@ def test_query_out_never_writes_into_the_store(store, tmp_path):
 def test_train_counter_checks_its_plot_before_training(store, tmp_path):
     before = _models(store)
     for plot, says in ((tmp_path / "counts.txt", "give a file ending in .png"),
-                       (tmp_path / "nope" / "c.png", "does not exist")):
+                       (tmp_path / "nope" / "c.png", "does not exist"),
+                       (store / "c.png", "is inside the store")):
         proc = run("train-counter", "--store", str(store), "--plot", str(plot))
         assert proc.returncode == 2 and says in only_error_line(proc)
     for flag, value in (("--seed", "-1"), ("--classes", ",,")):
         proc = run("train-counter", "--store", str(store), flag, value)
         assert proc.returncode == 2 and flag in only_error_line(proc)
     assert _models(store) == before  # nothing trained, nothing switched
+    assert not (store / "c.png").exists()
 
 
 def test_export_refuses_the_store_and_a_limit_below_one(store, tmp_path):
