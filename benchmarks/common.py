@@ -53,6 +53,14 @@ def write_json(path: Path, obj: Any) -> Path:
     return path
 
 
+def plain_json(obj: Any) -> Any:
+    """`obj` as strict JSON values: numpy values as lists or numbers, NaN and infinities as
+    None (JSON has no NaN), anything else unknown as its text."""
+    def default(value: Any) -> Any:
+        return value.tolist() if hasattr(value, "tolist") else str(value)
+    return json.loads(json.dumps(obj, default=default), parse_constant=lambda _: None)
+
+
 def _plain(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()

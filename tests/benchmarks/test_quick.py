@@ -98,9 +98,14 @@ def test_bench_cli_rejects_unknown_name():
 
 
 def test_accuracy_quick(tmp_path, offline_pair):
-    from lensdb.bench import accuracy
-
-    accuracy.main(["--quick", "--out", str(tmp_path)])
+    """Through `lensdb bench accuracy --quick --json`: the tables on stderr, stdout strict
+    JSON (no NaN) naming the files written."""
+    proc = CliRunner().invoke(app, ["bench", "accuracy", "--quick", "--out", str(tmp_path),
+                                    "--json"])
+    assert proc.exit_code == 0, proc.output
+    said = json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"{c} in --json"))
+    assert said["benchmark"] == "accuracy" and "accuracy.csv" in said["files"]
+    assert said["result"]["ks"] == [5, 10]
     result = outputs(tmp_path, "accuracy")
     (video,) = result["videos"]
     assert video["video"] == "bikes.mp4" and video["frames"] == 250 and result["ks"] == [5, 10]

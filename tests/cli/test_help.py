@@ -37,3 +37,24 @@ def test_help_at_a_narrow_width_breaks_lines_only_at_the_width():
         if line.startswith(" ") and not line.startswith("  ") and nxt.strip() \
                 and not nxt.startswith("  "):
             assert len(line) + 1 + len(nxt.split()[0]) > width - 3, (line, nxt)
+
+
+def test_every_command_takes_json():
+    """The README's promise: every command, group members included, has --json."""
+    import click
+    import typer.main
+
+    from lensdb.cli.app import app
+
+    def leaves(cmd: click.Command, path: tuple[str, ...] = ()):
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from leaves(sub, path + (name,))
+        else:
+            yield path, cmd
+
+    found = list(leaves(typer.main.get_command(app)))
+    assert len(found) > 20
+    missing = [" ".join(path) for path, cmd in found
+               if not any("--json" in p.opts for p in cmd.params)]
+    assert missing == []
