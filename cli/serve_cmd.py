@@ -41,6 +41,9 @@ def register(app: typer.Typer) -> None:
             5, help="Seconds a stopping server (Ctrl-C, SIGTERM) lets requests in flight "
                       "finish before it drops them; running ingest jobs then stop after "
                       "their batch."),
+        as_json: bool = typer.Option(False, "--json", help="Print the serving banner as one "
+                                     "JSON object on stdout (url, store, allowed roots; never "
+                                     "the token) before serving."),
     ) -> None:
         from lensdb.service.auth import is_loopback
 
@@ -77,10 +80,18 @@ def register(app: typer.Typer) -> None:
         empty = "" if Store(Path(store_dir)).catalog.exists() else (
             " (no store there yet: the first ingest creates it; until then queries answer "
             "'no LensDB store')")
-        console_err.print(
-            f"LensDB serving {store_dir}{empty} on http://{host}:{port} (docs at /docs); "
-            f"ingest allowed under {', '.join(roots)}"
-            + ("; bearer token required" if token else ""), highlight=False)
+        if as_json:
+            import json  # one line: a supervisor reads the banner with readline
+
+            typer.echo(json.dumps({
+                "url": f"http://{host}:{port}", "docs": f"http://{host}:{port}/docs",
+                "store": str(store_dir), "store_exists": not empty, "allow": roots,
+                "token_required": bool(token)}))
+        else:
+            console_err.print(
+                f"LensDB serving {store_dir}{empty} on http://{host}:{port} (docs at /docs); "
+                f"ingest allowed under {', '.join(roots)}"
+                + ("; bearer token required" if token else ""), highlight=False)
         # h11 on purpose (not httptools when installed): one parser, one limit, so a long
         # request reaches the app and gets its declared JSON error, not a plain-text 400
         uvicorn.run(api, host=host, port=port, log_level=log_level.lower(), http="h11",

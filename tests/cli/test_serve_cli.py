@@ -39,3 +39,22 @@ def test_a_port_in_use_is_said_before_the_banner(tmp_path):
         out = serve("--port", str(port), tmp_path=tmp_path)
     assert out.returncode == 2 and "LensDB serving" not in out.stderr
     assert out.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+def test_json_banner_is_one_object_and_never_the_token(tmp_path):
+    import json
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    proc = subprocess.Popen([*LENSDB, "serve", "--store", str(tmp_path / "store"), "--port",
+                             str(port), "--token", "sekrit-token", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        banner = json.loads(proc.stdout.readline())
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert banner["url"] == f"http://127.0.0.1:{port}" and banner["token_required"] is True
+    assert banner["store_exists"] is False and "sekrit-token" not in json.dumps(banner)
