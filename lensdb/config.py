@@ -64,6 +64,10 @@ class IngestConfig:
             raise ParameterError("codec_train_size", "must be between 1 and 1,000,000")
         if self.conf is not None and not 0.0 <= self.conf <= 1.0:
             raise ParameterError("conf", "must be between 0 and 1")
+        if self.codec:  # before a store is made for it
+            from lensdb.storage.codecs import check_factory
+
+            check_factory(self.codec)
         from lensdb.engine import validate_engine
 
         validate_engine(self)

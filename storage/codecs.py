@@ -135,15 +135,28 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def make_codec(factory: str, dim: int):
-    """An empty FAISS index for the factory string; a one-line error when FAISS refuses."""
+SYNTAX_DIM = 7680  # a dimension every embedder's divides (512, 768, 1280, 1024, 1536...)
+
+
+def check_factory(factory: str) -> None:
+    """Refuse a factory string FAISS cannot parse or the store cannot merge, before any
+    model loads or store is made (tried at SYNTAX_DIM; the real dimension is checked again
+    when the store is bound)."""
+    make_codec(factory, SYNTAX_DIM, dims="")
+
+
+def make_codec(factory: str, dim: int, dims: str | None = None):
+    """An empty FAISS index for the factory string; a one-line error when FAISS refuses.
+    `dims`: how the message names the dimension (default: 'for {dim} dims')."""
     import faiss
 
     try:
         index = faiss.index_factory(dim, factory, faiss.METRIC_L2)
     except RuntimeError as exc:
-        reason = first_line(exc, last=True)
-        raise StoreError(f"codec '{factory}' is not a valid FAISS factory for {dim} dims: {reason}")
+        reason = re.sub(r"^Error in .*? at \S+:\d+: ", "", first_line(exc, 400, last=True))
+        where = f" for {dim} dims" if dims is None else dims
+        raise StoreError(f"codec '{factory}' is not a valid FAISS factory{where}: "
+                         f"{reason} (e.g. SQ8, PQ64, OPQ64_256,PQ64, IVF1024,PQ64)") from None
     try:  # the store merges segment files: a codec FAISS cannot merge cannot be stored
         index.check_compatible_for_merge(index)
     except RuntimeError as exc:

@@ -115,7 +115,9 @@ def test_video_condition_takes_a_path_or_a_unique_name(two_clips):
     assert len(db.query("video != 'a/clip.mkv'", frames=True).rows) == 14
     with pytest.raises(QueryError, match="ambiguous.*a/clip.mkv.*b/clip.mkv"):
         db.query("video = 'clip.mkv'")
-    assert db.query("video = 'nope.mkv'").rows == []
+    with pytest.raises(QueryError, match="no video named 'nope.mkv'"):
+        db.query("video = 'nope.mkv'")
+    assert db.query("video LIKE 'nope%'").rows == []
 
 
 def test_export_draws_the_frames_of_the_right_video(two_clips, tmp_path):

@@ -63,6 +63,15 @@ def test_missing_path_creates_no_store(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize("codec, says", [("FOO99", "could not parse index string FOO99"),
+                                          ("HNSW32", "cannot merge its segments")])
+def test_a_codec_faiss_refuses_creates_no_store(tmp_path, make_video, codec, says):
+    proc = run("ingest", str(make_video("v.mkv", n_frames=8)), "--store",
+               str(tmp_path / "new"), *PAIR, "--codec", codec)
+    assert_clean_failure(proc, says)
+    assert "index_factory" not in proc.stderr and not (tmp_path / "new").exists()
+
+
 def test_file_that_is_not_a_video(good_store, tmp_path):
     before = snapshot(good_store)
     bogus = tmp_path / "notes.mp4"
