@@ -187,7 +187,7 @@ def probe(source: str, container=None, images: bool = False) -> SourceInfo:
         if still and not images:
             raise VideoError(f"{source} is a still image ({container.format.name}), not a "
                              "video; still images are ingested (as one-frame videos) only "
-                             "with the images option")
+                             "with --images (images=True in Python)")
         fps = frame_rate(stream, container)
         duration = 0.0  # seconds of video, on the clock frames are timed by (from 0)
         if stream.duration and stream.time_base:

@@ -53,7 +53,9 @@ class Token:
 def show(text: str, limit: int = 24) -> str:
     """A short, one-line, quoted rendering of user text for an error message."""
     cut = text if len(text) <= limit else text[:limit] + "..."
-    return "'" + cut.encode("unicode_escape").decode("ascii").replace("'", "\\'") + "'"
+    shown = "".join(ch if ch.isprintable() and ch != "\\" else
+                    ch.encode("unicode_escape").decode("ascii") for ch in cut)
+    return "'" + shown.replace("'", "\\'") + "'"  # printable letters (é, 車) stay as typed
 
 
 def display_text(text: str) -> str:

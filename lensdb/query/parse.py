@@ -114,6 +114,10 @@ class _Parser:
             limit = int(tok.number)
             if self.take_word("gap"):
                 gap = self.duration("a duration after GAP, e.g. 5s")
+        elif self.tok.is_word("gap"):
+            raise fail("GAP goes after LIMIT N (the N moments at least that far apart, e.g. "
+                       "LIMIT 10 GAP 5s); to merge moments closer than a duration, use --gap",
+                       self.text, self.tok.pos)
         self.expect_end("AND, OR, LIMIT or the end of the query")
         return p.Selection(where, limit, gap)
 

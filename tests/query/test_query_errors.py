@@ -22,6 +22,7 @@ SYNTAX = [
     ("count(person) > 3 LIMIT 0", 24, "LIMIT needs a whole number"),
     ("count(person) > 3 LIMIT 2.5", 24, "LIMIT needs a whole number"),
     ("count(person) > 3 LIMIT 2 GAP", 29, "a duration after GAP"),
+    ("count(person) > 3 GAP 2s", 18, "GAP goes after LIMIT N"),
     ("time BETWEEN 2m AND 10s", 13, "the range is empty"),
     ("video = bikes.mp4", 8, "a quoted video name"),
     ("video = 'bikes.mp4", 8, "unterminated string"),
@@ -81,6 +82,13 @@ def test_unknown_class_lists_known_ones(store, text, pos):
         run_query(store, text)
     assert "known classes: bus, car, dog, person" in str(info.value)
     assert info.value.position == pos
+
+
+def test_an_unknown_class_is_shown_as_typed_and_control_characters_escaped(store):
+    with pytest.raises(QueryError, match="unknown class 'vélo'"):
+        run_query(store, "count(vélo) > 1")
+    with pytest.raises(QueryError, match=r"unknown class 'a\\x1bb'"):
+        run_query(store, "count('a\x1bb') > 1")
 
 
 def test_unknown_class_suggests_case(store):
