@@ -82,6 +82,11 @@ def register_video(store: Store, source: str, config: IngestConfig, detector,
             report.video_id, report.status = row[0], "skipped"
             report.message = f"already ingested ({row[1]})" if row[0] not in seen else \
                 "the same video as an earlier input of this ingest"
+            kept = vs.sampling_mismatch(json.loads(row[2] or "{}"), sampling)
+            if kept is not None and row[0] not in seen:  # say so: the options asked go unused
+                report.ingested_with = kept
+                report.message += (f" with {vs.describe_sampling(kept)}; the sampling asked "
+                                   "now was not applied (another store samples it anew)")
             return None
         if row:
             video_id = row[0]

@@ -42,6 +42,18 @@ def test_flags_in_cli_messages_library_names_in_python(store, make_video):
         assert proc.returncode == 0, proc.stderr
 
 
+def test_a_complete_video_asked_with_other_sampling_says_it_kept_its_own(tmp_path,
+                                                                         make_video):
+    video, root = make_video("done.mkv", n_frames=12), tmp_path / "store"
+    assert run("ingest", str(video), "--store", str(root), *FAKE, "--json").returncode == 0
+    proc = run("ingest", str(video), "--store", str(root), *FAKE, "--stride", "3", "--json")
+    (again,) = json.loads(proc.stdout)["videos"]
+    assert proc.returncode == 0 and again["status"] == "skipped"
+    assert "stride=1" in again["message"] and "not applied" in again["message"]
+    proc = run("ingest", str(video), "--store", str(root), *FAKE, "--json")
+    assert json.loads(proc.stdout)["videos"][0]["message"] == "already ingested (complete)"
+
+
 def test_changed_sampling_on_resume_names_the_flags_it_was_ingested_with(tmp_path,
                                                                         make_video):
     import lensdb
