@@ -30,6 +30,14 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"index {human_bytes(info['index_bytes'])}, store {human_bytes(info['store_bytes'])}"
         )
+        gone = info["missing_segments"]
+        if gone or info["codec_missing"]:
+            what = ([f"{len(gone)} of {info['segments']} vector segment file(s)"] if gone
+                    else []) + (["the codec file"] if info["codec_missing"] else [])
+            console.print(f"[red]{' and '.join(what)} listed in the catalog are missing[/] "
+                          f"from {info['store']}/vectors: searches fail; counts, queries and "
+                          "exports still work (restore the files from a backup)",
+                          highlight=False)
         if info["held_frames"]:
             console.print(f"[yellow]{info['held_frames']} frames held[/] until the codec has "
                           "enough to train (the next ingest adds to them)")

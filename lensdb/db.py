@@ -97,6 +97,7 @@ def store_info(store: Store) -> dict[str, Any]:
             ).fetchall()
         }
         vectors = one_row(con.execute("SELECT coalesce(sum(n), 0), count(*) FROM segments"))
+        listed = [r[0] for r in con.execute("SELECT file FROM segments ORDER BY 1").fetchall()]
         models = [
             dict(zip(("model_id", "class", "method", "size", "active", "train_frames",
                       "created_at", "metrics"), row))
@@ -129,6 +130,9 @@ def store_info(store: Store) -> dict[str, Any]:
         "labelled_frames": int(labelled),
         "vectors": int(vectors[0]),
         "segments": int(vectors[1]),
+        # segment files the catalog lists that are not on disk (searches then fail)
+        "missing_segments": [f for f in listed if not (store.vectors.dir / f).is_file()],
+        "codec_missing": bool(listed) and not store.vectors.has_codec(),
         # frames kept for a codec that cannot train yet (videos `held`), not in the catalog
         "held_frames": held.frames(store.root),
         "classes": classes,

@@ -65,6 +65,13 @@ class VectorFiles:
 
     def read_codec(self):
         if not self.codec_path.exists():
+            from lensdb.storage import held
+
+            waiting = held.frames(self.dir.parent)
+            if waiting:  # ingested, but fewer frames than the codec trains on
+                raise StoreError(f"the store's codec is not trained yet: {waiting} frames are "
+                                 "held until there are enough to train it (`lensdb info`); "
+                                 "ingest more video, or a codec that trains on fewer")
             raise StoreError("the store has no trained codec yet; ingest a video first")
         return read_index_file(self.codec_path)
 

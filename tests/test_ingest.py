@@ -45,6 +45,11 @@ def test_reingesting_a_complete_video_is_a_noop(tmp_path, make_video, offline_pa
     again = db.ingest([str(video), str(copy)], IngestConfig(batch_size=4, **offline_pair))
     assert [v.status for v in again.videos] == ["skipped", "skipped"]
     assert db.info()["frames"] == 12
+    assert db.info()["missing_segments"] == [] and not db.info()["codec_missing"]
+    for seg in (db.store.root / "vectors").glob("*"):  # files lost outside LensDB
+        seg.unlink()
+    info = db.info()
+    assert len(info["missing_segments"]) == info["segments"] >= 1 and info["codec_missing"]
 
 
 def test_codec_is_trained_and_decoded_vectors_stay_close(tmp_path, make_video, offline_pair):
