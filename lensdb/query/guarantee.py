@@ -136,8 +136,9 @@ def recall_select(proxy: np.ndarray, oracle: Callable, target: float, confidence
     total = mass.sum()
     if total <= 0:
         return _finish(proxy, -math.inf, known, budget, target, confidence, "recall",
-                       ["no sampled frame holds: every frame is returned, the only "
-                        "selection whose recall the sample can vouch for"])
+                       ["no sampled frame holds: every frame is returned but those a detector "
+                        "run showed do not match, the only selection whose recall the sample "
+                        "can vouch for"])
     cum = np.cumsum(mass)
     cut = int(np.searchsorted(cum, target * total - 1e-12))
     left = np.where(np.arange(budget) <= cut, mass, 0.0)
@@ -148,7 +149,8 @@ def recall_select(proxy: np.ndarray, oracle: Callable, target: float, confidence
     if adjusted >= 1.0:
         return _finish(proxy, -math.inf, known, budget, target, confidence, "recall",
                        ["the sample cannot bound the positives below any threshold: every "
-                        "frame is returned (raise --budget for a tighter answer)"])
+                        "frame is returned but those a detector run showed do not match (raise "
+                        "--budget for a tighter answer)"])
     cut2 = int(np.searchsorted(cum, adjusted * total - 1e-12))
     tau = float(proxy[draws[min(cut2, budget - 1)]])
     return _finish(proxy, tau, known, budget, target, confidence, "recall",
