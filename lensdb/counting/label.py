@@ -195,9 +195,10 @@ def label_store(store: Store, config: LabelConfig, detector: Any = None,
     share = TARGET_CAP_SHARE if config.target_error is not None else DEFAULT_SHARE
     budget = min(len(free), config.budget or max(1, math.ceil(share * n_frames)))
     if config.refit and n_lab + budget < MIN_LABELLED:  # before any detector run
+        fix = (f"raise --budget to {MIN_LABELLED - n_lab} or more" if n_frames >= MIN_LABELLED
+               else f"the store has only {n_frames} frames; ingest more video")
         raise LensDBError(f"the refit needs at least {MIN_LABELLED} labelled frames and this "
-                          f"run would leave {n_lab + budget}: raise --budget to "
-                          f"{MIN_LABELLED - n_lab} or more, or pass --no-refit")
+                          f"run would leave {n_lab + budget}: {fix}, or pass --no-refit")
     before = fill_in_mae(store, classes)
     report = LabelReport(0, 0, int(n_frames), int(n_lab), classes, before, dict(before), {})
     placed: list[np.ndarray] = []
