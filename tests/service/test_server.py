@@ -168,9 +168,11 @@ def test_paths_outside_allow_are_refused(server, bikes, tmp_path):
 
 
 def test_query_names_with_quotes_are_parameters_not_sql(small_server):
-    name = urllib.parse.quote("video = 'x''; DROP TABLE frames; --' OR time >= 0s")
+    name = urllib.parse.quote("video LIKE 'x''; DROP TABLE frames; --' OR time >= 0s")
     with small_server.client() as http:
         r = http.get(f"/query?q={name}")
         assert r.status_code == 200 and r.json()["rows"][0]["frames"] == 10, r.text
+        r = http.get("/query", params={"q": "video = 'x''; DROP TABLE frames; --'"})
+        assert r.status_code == 400 and "no video named 'x'; DROP" in r.json()["error"]
         r = http.get("/query", params={"q": "time >= 0s", "frames": "true"})  # table intact
         assert r.status_code == 200 and len(r.json()["rows"]) == 10, r.text
