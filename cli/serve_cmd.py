@@ -71,12 +71,13 @@ def register(app: typer.Typer) -> None:
 
             resolve_embedder(embedder)  # a misspelt spec now, not at the first search
 
-        from lensdb.service.app import create_app
+        from lensdb.service.app import LOOPBACK_HOSTS, create_app
         from lensdb.service.limits import MAX_REQUEST_HEAD
         from lensdb.storage.store import Store, default_store_path
 
         store_dir = store or default_store_path()
-        api = create_app(store_dir, token=token, allow=roots, embedder=embedder)
+        api = create_app(store_dir, token=token, allow=roots, embedder=embedder,
+                         hosts=None if token else (*LOOPBACK_HOSTS, host))
         empty = "" if Store(Path(store_dir)).catalog.exists() else (
             " (no store there yet: the first ingest creates it; until then queries answer "
             "'no LensDB store')")

@@ -23,7 +23,7 @@ from lensdb.errors import LensDBError, VideoError
 from lensdb.media import FrameReader, cut_clip, draw_boxes, encode_jpeg, is_live
 from lensdb.outputs import fresh_dir
 from lensdb.storage.store import Store
-from lensdb.videos import resolve
+from lensdb.videos import recorded_file, resolve
 
 INDEX = "index.json"  # what marks a folder as an earlier export (and lists its files)
 SINGLE_FRAME_CLIP = 1.0  # seconds on each side of a one-frame moment
@@ -130,6 +130,8 @@ def render_frame(store: Store, frame_id: int, boxes: bool = True,
     if picked is None:
         raise LensDBError(f"no frame with id {frame_id}")
     _, _, ts, labelled, source = picked
+    if not is_live(source):
+        recorded_file(source)
     own, reader = reader is None, reader or FrameReader()
     try:
         rgb = reader.frame_at(source, ts)

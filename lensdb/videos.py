@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from lensdb.errors import QueryError
+from lensdb.errors import QueryError, VideoError
 
 STDIN_NAME = "stdin"
 
@@ -122,3 +122,13 @@ def resolve_query(con, query):
     if isinstance(query, p.Selection | p.Aggregate):
         return replace(query, where=walk(query.where))
     return walk(query)
+
+
+def recorded_file(path: str) -> str:
+    """A stored video file's path, refused (VideoError) when it now leads elsewhere: ingest
+    records the real path (links resolved), so a link put there since then would make
+    readers open a file nobody ingested (one outside a server's allowed roots)."""
+    if path and os.path.lexists(path) and os.path.realpath(path) != path:
+        raise VideoError(f"the source video {path} now leads to another file (a link made "
+                         "since ingest); it is not read")
+    return path

@@ -72,6 +72,7 @@ def check_source(src: VideoSource, hash_check: bool = True) -> None:
     """Raise VideoError (one line) unless the video can be decoded again as ingested."""
     from lensdb.ingest_sources import source_changed
     from lensdb.media import is_live
+    from lensdb.videos import recorded_file
 
     if not src.path or is_live(src.path):
         raise VideoError(f"video '{src.name}' was a live stream or stdin; its frames cannot be "
@@ -79,6 +80,7 @@ def check_source(src: VideoSource, hash_check: bool = True) -> None:
     if not Path(src.path).is_file():
         raise VideoError(f"the source video of '{src.name}' is gone ({src.path}); put it back "
                          "there to run the detector on its frames")
+    recorded_file(src.path)  # a link made since ingest: not even hashed
     if hash_check and source_changed(src.path, src.content_hash):
         raise VideoError(f"the source video {src.path} changed since it was ingested "
                          "(content hash differs); its frames cannot be labelled from it")

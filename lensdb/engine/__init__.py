@@ -51,8 +51,8 @@ def validate_engine(config: IngestConfig) -> None:
     if config.engine not in ENGINES:
         raise ParameterError("engine", f"must be one of {', '.join(ENGINES)}, not "
                              f"'{config.engine}'")
-    if config.workers < 1:
-        raise ParameterError("workers", "must be at least 1")
+    if not 1 <= config.workers <= 1024:
+        raise ParameterError("workers", "must be between 1 and 1024")
     if config.gpus_per_worker < 0:
         raise ParameterError("gpus_per_worker", "must be 0 or more")
     if not config.chunk_seconds > 0:

@@ -159,11 +159,16 @@ def named_file(kind: str, spec: str) -> Path | None:
             return None
         text = spec
     else:
-        parts = split_quantize(spec)[0].split(":", 2)
-        if not spec.startswith("clip:") or len(parts) < 3 or not _looks_like_path(
+        base = split_quantize(spec)[0]
+        parts = base.split(":", 2)
+        if spec.startswith("clip:") and len(parts) == 3 and _looks_like_path(
                 parts[2], CHECKPOINT_SUFFIXES):
+            text = parts[2]
+        elif not spec.startswith("clip:") and (_looks_like_path(base, CHECKPOINT_SUFFIXES)
+                                               or base.startswith("~")):
+            text = base  # a bare checkpoint path (or what only a path could be)
+        else:
             return None
-        text = parts[2]
     return Path(os.path.realpath(os.path.expanduser(text)))
 
 

@@ -35,10 +35,12 @@ OPEN_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json",  # schema only,
 
 def create_app(store_path: str | Path, token: str | None = None,
                allow: Sequence[str | Path] | None = None, embedder: str | None = None,
-               stop_grace: float = 10.0) -> FastAPI:
+               stop_grace: float = 10.0, hosts: Sequence[str] | None = None) -> FastAPI:
     """The app over the store at `store_path`; `allow`: roots ingestable by path (default
     the current directory), model files may also come from the model cache; `embedder`:
-    the embedder spec for text/image search when the store cannot name it."""
+    the embedder spec for text/image search when the store cannot name it; `hosts`: the
+    Host header names answered (None: any; `lensdb serve` without a token passes
+    LOOPBACK_HOSTS, so a web page that rebinds its own name to 127.0.0.1 gets nothing)."""
     policy = PathPolicy(allow or [os.getcwd()], model_roots=[cache_dir()])
     ctx = ServiceContext(Path(store_path), policy, JobQueue(store_path, stop_grace=stop_grace),
                          embedder)
@@ -56,6 +58,8 @@ def create_app(store_path: str | Path, token: str | None = None,
     app.state.context = ctx
     if token:
         _require_bearer(app, token)
+    if hosts is not None:
+        _require_host(app, {h.lower() for h in hosts})
     install_error_handlers(app)
     app.include_router(ingest.router)
     app.include_router(read.router)
@@ -66,6 +70,22 @@ def create_app(store_path: str | Path, token: str | None = None,
     app.add_middleware(BodyLimit)
     app.add_middleware(ShutdownReply)  # outermost of ours: it sees every cancelled request
     return app
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _require_host(app: FastAPI, hosts: set[str]) -> None:
+    @app.middleware("http")
+    async def require_host(request: Request, call_next):
+        host = request.headers.get("host", "").lower()
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") and \
+            "]:" in host else host
+        if name in hosts:
+            return await call_next(request)
+        return JSONResponse({"error": f"Host '{host[:100]}' is not this server's name "
+                                      "(without a token it answers only "
+                                      f"{', '.join(sorted(hosts))})"}, status_code=400)
 
 
 def _require_bearer(app: FastAPI, token: str) -> None:

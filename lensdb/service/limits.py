@@ -15,6 +15,38 @@ MAX_IMAGE_BODY = 20 << 20  # bytes: an example image for POST /search
 # its default fails heads of ~100-200 KB, below the longest request the API accepts
 # (parameters of up to 20,000 characters, 12 bytes each once percent-encoded)
 MAX_REQUEST_HEAD = 1 << 20
+MAX_IMAGE_PIXELS = 40_000_000  # of an uploaded image: a small PNG may decode to gigabytes
+
+
+def decode_upload(data: bytes, what: str):
+    """An uploaded JPEG/PNG as an RGB array; 413 past MAX_IMAGE_BODY bytes or
+    MAX_IMAGE_PIXELS pixels (read from the header before anything is decoded), 400 when it
+    is not an image. `what`: how the message names it."""
+    import io
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from lensdb.errors import LensDBError
+
+    if len(data) > MAX_IMAGE_BODY:
+        raise HTTPException(413, f"the image is larger than {MAX_IMAGE_BODY >> 20} MB")
+    too_big = HTTPException(413, f"the image has more than {MAX_IMAGE_PIXELS // 1_000_000} "
+                                 "megapixels; send a smaller one")
+    try:
+        with Image.open(io.BytesIO(data)) as head:  # lazy: reads the header only
+            width, height = head.size
+    except Image.DecompressionBombError:  # PIL's own cap, far above ours
+        raise too_big from None
+    except Exception:  # noqa: BLE001 - any unreadable header is "not an image"
+        raise LensDBError(f"{what} is not an image (send JPEG or PNG bytes)") from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise too_big
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise LensDBError(f"{what} is not an image (send JPEG or PNG bytes)")
+    return bgr[..., ::-1].copy()
 
 
 class BodyTooLarge(HTTPException):

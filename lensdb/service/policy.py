@@ -124,7 +124,11 @@ class PathPolicy:
         if scheme in SCHEMES_WITHOUT_QUERY and (parts.query or "?" in raw):
             raise PathRefused(f"a {scheme} URL may not carry a query string (FFmpeg reads "
                               f"protocol options from it): '{shown}'")
-        return raw
+        if parts.username is not None or parts.password is not None:
+            raise PathRefused("a URL may not carry a user name or password (job listings show "
+                              "sources to every client); serve the stream without them or "
+                              "ingest it from the command line")
+        return scheme + raw[len(parts.scheme):]  # the scheme as the decoder matches it
 
     def check_model(self, kind: str, spec: str) -> str:
         """The canonical spec of a model a request names, or PathRefused."""

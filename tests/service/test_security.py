@@ -189,3 +189,62 @@ def test_errors_are_declared_and_405_says_allow(api):
     assert {"200", "404"} <= set(spec["paths"]["/jobs/{job_id}"]["get"]["responses"])
     r = api.put("/ingest")
     assert r.status_code == 405 and "POST" in r.headers.get("allow", ""), r.headers
+
+
+# ---- found by a review of the HTTP API (session 14) ----------------------------------------
+
+@pytest.mark.parametrize("spec", ["/etc/passwd", "/etc/nonexistent", "~/.ssh/id_rsa"])
+def test_a_bare_embedder_path_outside_the_roots_is_refused_before_a_look(api, spec):
+    """Before, an existing file and a missing one got different messages (a file probe)."""
+    status, body = post(api, {"path": "a.mp4", "options": {"embedder": spec}})
+    assert status == 403 and "outside the allowed directories" in body["error"], body
+
+
+def test_a_request_may_not_name_a_ray_cluster(api):
+    status, body = post(api, {"path": "a.mp4", "options": {"engine": "ray",
+                                                           "address": "10.1.2.3:6379"}})
+    assert status == 403 and "Ray cluster" in body["error"], body
+
+
+def test_urls_with_credentials_are_refused_and_schemes_match_any_case(api):
+    status, body = post(api, {"url": "https://user:pw@example.com/a.mp4"})
+    assert status == 403 and "user name or password" in body["error"], body
+    assert PathPolicy.check_url("HTTP://example.com/a.mp4?x=1") == "http://example.com/a.mp4?x=1"
+    status, body = post(api, {"url": "HTTP://example.com/a.mp4"})
+    assert status == 202 and body["sources"] == ["http://example.com/a.mp4"], body
+
+
+def test_an_image_of_too_many_pixels_is_refused_before_it_is_decoded(api):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((7000, 6000), np.uint8)).save(buf, "PNG")  # 42 MP, ~40 KB
+    r = api.post("/search", content=buf.getvalue(), headers={"Content-Type": "image/png"})
+    assert r.status_code == 413 and "megapixels" in r.json()["error"], r.text
+
+
+def test_without_a_token_only_loopback_host_names_are_answered(tmp_path):
+    from lensdb.service.app import LOOPBACK_HOSTS
+
+    app = create_app(tmp_path / "store", allow=[tmp_path], hosts=LOOPBACK_HOSTS)
+    for base, ok in (("http://127.0.0.1:8000", True), ("http://localhost", True),
+                     ("http://evil.example", False), ("http://127.0.0.1.evil.example", False)):
+        r = TestClient(app, base_url=base, raise_server_exceptions=False).get("/health")
+        assert (r.status_code == 200) == ok and (ok or "not this server's name" in r.text), base
+
+
+def test_a_link_put_at_a_recorded_video_path_is_not_followed(tmp_path):
+    from lensdb.errors import VideoError
+    from lensdb.videos import recorded_file
+
+    outside, recorded = tmp_path / "secret.txt", tmp_path / "clip.mp4"
+    outside.write_text("secret")
+    recorded.write_bytes(b"video")
+    assert recorded_file(str(recorded)) == str(recorded)
+    recorded.unlink()
+    recorded.symlink_to(outside)
+    with pytest.raises(VideoError, match="now leads to another file"):
+        recorded_file(str(recorded))

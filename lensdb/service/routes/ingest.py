@@ -14,9 +14,12 @@ from lensdb.config import IngestConfig
 from lensdb.errors import LensDBError
 from lensdb.service.context import ServiceContext, context
 from lensdb.service.errors import clean, responses
-from lensdb.service.policy import MAX_PATH_CHARS, MAX_SOURCES
+from lensdb.service.policy import MAX_PATH_CHARS, MAX_SOURCES, PathRefused
 
 MODEL_OPTIONS = ("detector", "embedder")  # options that name a model (maybe a file)
+# options only the server's operator sets: a Ray cluster address would make the server
+# connect wherever a request says (a job with engine "ray" and no address runs a local Ray)
+OPERATOR_OPTIONS = ("address",)
 
 _hints = get_type_hints(IngestConfig)
 _option_fields: dict[str, Any] = {f.name: (_hints[f.name], f.default)
@@ -50,6 +53,11 @@ def ingest(req: IngestRequest, ctx: ServiceContext = Depends(context)) -> dict:
     if len(given) != 1 or req.paths == []:
         raise LensDBError("give exactly one of path, paths or url")
     options = req.options.model_dump()
+    for key in OPERATOR_OPTIONS:
+        if options.get(key) is not None:
+            raise PathRefused(f"options.{key}: a request may not name a Ray cluster to "
+                              "connect to; ingest on a cluster from the command line "
+                              "(lensdb ingest --engine ray --address ...)")
     IngestConfig(**options).validate()
     for key in MODEL_OPTIONS:
         options[key] = ctx.policy.check_model(key, options[key])

@@ -3,13 +3,12 @@ uploaded image (multipart form: `image` file, one or more `text` fields)."""
 
 from __future__ import annotations
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from lensdb.errors import LensDBError
 from lensdb.service.context import ServiceContext, context
 from lensdb.service.errors import clean, responses
-from lensdb.service.limits import MAX_IMAGE_BODY
+from lensdb.service.limits import MAX_IMAGE_BODY, decode_upload
 
 MAX_TEXTS = 100
 router = APIRouter()
@@ -23,18 +22,12 @@ def match_route(image: UploadFile = File(..., description="JPEG or PNG"),
                                             "server's --embedder, else clip-vit-b-32)"),
                 threshold: float | None = Form(None, description="cosine threshold"),
                 ctx: ServiceContext = Depends(context)) -> dict:
-    import cv2
 
     from lensdb.finetune.match import match
 
     if len(text) > MAX_TEXTS or any(len(t) > 1000 for t in text):
         raise LensDBError(f"at most {MAX_TEXTS} texts of at most 1000 characters each")
     spec = ctx.policy.check_model("embedder", embedder or ctx.embedder or "clip-vit-b-32")
-    data = image.file.read(MAX_IMAGE_BODY + 1)
-    if len(data) > MAX_IMAGE_BODY:
-        raise LensDBError(f"the image is larger than {MAX_IMAGE_BODY >> 20} MB")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise LensDBError("the uploaded file is not an image (send JPEG or PNG)")
-    results = match(bgr[..., ::-1].copy(), list(text), embedder=spec, threshold=threshold)
+    rgb = decode_upload(image.file.read(MAX_IMAGE_BODY + 1), "the uploaded file")
+    results = match(rgb, list(text), embedder=spec, threshold=threshold)
     return clean({"embedder": spec, "results": [r.to_dict() for r in results]})

@@ -3,7 +3,6 @@ health. Each opens the store per request and calls the library function the CLI 
 
 from __future__ import annotations
 
-import numpy as np
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +13,7 @@ from lensdb.errors import LensDBError
 from lensdb.query.lexer import MAX_QUERY_CHARS
 from lensdb.service.context import ServiceContext, context
 from lensdb.service.errors import clean, responses
-from lensdb.service.limits import MAX_IMAGE_BODY
+from lensdb.service.limits import decode_upload
 
 GUARANTEE_FIELDS = {"recall", "precision", "error", "confidence", "budget"}
 router = APIRouter()
@@ -100,14 +99,8 @@ def search_post(image: bytes = Body(..., media_type="application/octet-stream"),
                 video: str | None = Query(None, max_length=4096), source: str = "best",
                 nprobe: int | None = NPROBE,
                 ctx: ServiceContext = Depends(context)) -> dict:
-    import cv2
-
-    if len(image) > MAX_IMAGE_BODY:
-        raise LensDBError(f"the image is larger than {MAX_IMAGE_BODY >> 20} MB")
-    bgr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise LensDBError("the request body is not an image (send JPEG or PNG bytes)")
-    return _search(ctx, None, bgr[..., ::-1].copy(), k, where, video, source, None, nprobe)
+    rgb = decode_upload(image, "the request body")
+    return _search(ctx, None, rgb, k, where, video, source, None, nprobe)
 
 
 @router.get("/info", summary="What the store holds", responses=responses(400, 401))

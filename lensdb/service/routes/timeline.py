@@ -20,10 +20,11 @@ from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
-from lensdb.errors import LensDBError
+from lensdb.errors import LensDBError, VideoError
 from lensdb.service.context import ServiceContext, context
 from lensdb.service.errors import clean, responses
 from lensdb.storage.catalog import one_row
+from lensdb.videos import recorded_file
 
 MAX_POINTS = 4000  # buckets one timeline answer may hold
 MAX_BOX_FRAMES = 2000  # labelled frames one boxes answer may hold
@@ -187,7 +188,10 @@ def _source_file(ctx: ServiceContext, video_id: int) -> tuple[dict, str]:
     if not os.path.isfile(path):
         raise HTTPException(404, f"the source video of {video['name']} is missing "
                             "(moved or deleted since ingest, or a live stream)")
-    return video, path
+    try:
+        return video, recorded_file(path)
+    except VideoError as exc:
+        raise HTTPException(404, str(exc)) from None
 
 
 VIDEO_OK: dict[int | str, dict[str, Any]] = {
