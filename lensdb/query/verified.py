@@ -28,6 +28,7 @@ from lensdb.query import sql as sq
 from lensdb.query.guarantee import mean_with_error, precision_select, recall_select
 from lensdb.query.parse import parse_query
 from lensdb.query.result import QueryResult, make_table
+from lensdb.videos import resolve_query
 
 DEFAULT_BUDGET = 500  # detector runs allowed when --budget is not given
 SOFTNESS = 0.5  # counts: scale of the logistic step of a proxy score at a threshold, when
@@ -220,6 +221,7 @@ def run_verified(store, text: str, recall: float | None = None, precision: float
         if not con.execute("SELECT count(*) FROM frames WHERE labelled").fetchone()[0]:
             raise LensDBError("the store has no labelled frames: nothing to verify predictions "
                               "against; ingest with a detector (--detect-every) first")
+        query = resolve_query(con, query)  # `video = X` as queries read it (unknown: error)
         classes = check_classes(con, p.count_refs(query), text, source)
         table = _load(con, classes)
         videos = _video_sets(con, query.where)

@@ -179,6 +179,8 @@ def test_without_the_flags_nothing_runs_the_detector(scene_store: Path):
     (["count(person) >= 5", "--recall", "0.9"], no_labels, "no labelled frames"),
     (["count(person) >= 5", "--error", "0.1"], None, "--error applies to aggregates"),
     (["count(person) >= 5", "--budget", "10"], None, "needs one of recall"),
+    (["count(person) >= 5 AND video = 'nope.mp4'", "--recall", "0.9"], None,
+     "no video named 'nope.mp4'"),
 ])
 def test_guarantee_bad_input_is_one_line_and_changes_nothing(scene_store, args, setup, message):
     if setup is not None:
@@ -210,6 +212,8 @@ def test_http_query_takes_the_guarantee_parameters(scene_store: Path):
         assert bad.status_code == 400 and "strictly between" in bad.text
         plain = http.get("/query", params={"q": "count(person) >= 5", "recall": 0.9})
         assert plain.status_code == 400 and "POST /query/verified" in plain.text
+        dl = http.get("/query/download", params={"q": "count(person) >= 5", "recall": 0.9})
+        assert dl.status_code == 400 and "POST /query/verified" in dl.text
         only_q = http.post("/query/verified", json={"q": "count(person) >= 5"})
         assert only_q.status_code == 400 and "needs one of recall" in only_q.text
     assert _n_labelled(scene_store) == before + est["oracle_calls"]  # GET wrote nothing

@@ -19,6 +19,15 @@ GUARANTEE_FIELDS = {"recall", "precision", "error", "confidence", "budget"}
 router = APIRouter()
 
 
+def refuse_guarantees(request: Request) -> None:
+    """A read-only query route given a guarantee's parameters: answering without the
+    guarantee would mislead."""
+    asked = sorted(GUARANTEE_FIELDS & set(request.query_params))
+    if asked:
+        raise LensDBError(f"{', '.join(asked)}: a guarantee runs the detector and stores "
+                          "labels; send it as POST /query/verified")
+
+
 @router.get("/query", summary="Run a count query (read-only)",
             responses=responses(400, 401, 422))
 def query(request: Request, q: str = Query(..., max_length=MAX_QUERY_CHARS,
@@ -29,10 +38,7 @@ def query(request: Request, q: str = Query(..., max_length=MAX_QUERY_CHARS,
           ctx: ServiceContext = Depends(context)) -> dict:
     from lensdb.query import run_query
 
-    asked = sorted(GUARANTEE_FIELDS & set(request.query_params))
-    if asked:  # silently answering without the guarantee would mislead
-        raise LensDBError(f"{', '.join(asked)}: a guarantee runs the detector and stores "
-                          "labels; send it as POST /query/verified")
+    refuse_guarantees(request)
     return clean(run_query(ctx.store(), q, source=source, frames=frames, gap=gap).to_dict())
 
 
