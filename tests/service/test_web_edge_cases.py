@@ -146,6 +146,8 @@ def test_a_long_store_gets_a_decimated_timeline(tmp_path):
         bad = client.get("/videos/1/timeline", params={"start": 5, "end": 1})
         assert bad.status_code == 400 and "end" in bad.json()["error"]
         assert client.get("/videos/9/timeline").status_code == 404
+        typo = client.get("/videos/1/timeline", params={"classes": "person,unicorn"})
+        assert typo.status_code == 400 and "unknown class 'unicorn'" in typo.json()["error"]
 
 
 def test_the_page_and_its_assets_stay_open_with_a_token(tmp_path):

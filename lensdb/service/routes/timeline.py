@@ -89,6 +89,14 @@ def timeline(video_id: int,
             "frames f USING (frame_id) WHERE f.video_id = ?) ORDER BY 1",
             [video_id, video_id]).fetchall()]
         wanted = known if not classes else [c.strip() for c in classes.split(",") if c.strip()]
+        unknown = sorted(set(wanted) - set(known))
+        if unknown:  # none in this video is a true zero; none in the store, a typo
+            stored = {r[0] for r in con.execute(
+                "SELECT class FROM counts UNION SELECT class FROM predictions").fetchall()}
+            missing = [c for c in unknown if c not in stored]
+            if missing:
+                listed = ", ".join(sorted(stored)[:20]) or "none"
+                raise LensDBError(f"unknown class '{missing[0][:60]}'; known classes: {listed}")
         frames = one_row(con.execute("SELECT count(*), coalesce(sum(labelled::INT), 0) "
                                      "FROM frames WHERE video_id = ? AND ts BETWEEN ? AND ?",
                                      [video_id, t0, t1]))
