@@ -127,7 +127,6 @@ def ingest(
         devices = {"detector": getattr(detector, "device", "cpu"),
                    "embedder": getattr(embedder, "device", "cpu")}
         config = batch_for(config, devices["embedder"])
-        record_run(store, config, devices, threads)
         seen: set[int] = set()  # videos of this run: the same content twice is done once
         with writing(store, config, stages, reports) as writer:
             for source in sources:
@@ -141,6 +140,8 @@ def ingest(
                     progress(VideoFinished(source, "failed", str(exc)))
                 if stop is not None and stop.is_set():
                     break
+        if any(r.status not in ("failed", "skipped") for r in reports):  # else: unchanged
+            record_run(store, config, devices, threads)
     return IngestReport(reports, stages, time.perf_counter() - started, devices, threads,
                         config.batch_size)
 
