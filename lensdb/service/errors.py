@@ -43,7 +43,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route: each status with the error model."""
     words = {400: "Bad request (one-line message)", 401: "Missing or wrong bearer token",
              403: "Refused: outside the allowed directories", 404: "No such id",
-             413: "Request body too large", 422: "Malformed request",
+             413: "Request body too large", 416: "Range not satisfiable",
+             422: "Malformed request",
              500: "Internal error"}
     return {s: {"model": ErrorBody, "description": words[s]} for s in statuses}
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
@@ -207,12 +208,36 @@ VIDEO_OK: dict[int | str, dict[str, Any]] = {
             206: {"description": "Partial content (Range)"}}
 
 
+RANGE = re.compile(r"^bytes=\s*(\d*)-(\d*)(\s*,\s*\d*-\d*)*$")
+
+
+def _check_range(header: str | None, size: int) -> None:
+    """A Range header's errors as JSON (Starlette answers them in plain text): 400 when it
+    is malformed or a range ends before it starts, 416 when no range starts in the file."""
+    if not header:
+        return
+    if not RANGE.match(header.strip()):
+        raise LensDBError("Range header: expected bytes=START-END[, ...]")
+    starts = []
+    for part in header.strip()[6:].split(","):
+        a, b = (x.strip() for x in part.split("-", 1))
+        if not a and not b or (a and b and int(b) < int(a)):
+            raise LensDBError(f"Range header: '{part.strip()[:40]}' is not a byte range")
+        starts.append(int(a) if a else max(size - int(b), 0))
+    if size and min(starts) >= size:
+        raise HTTPException(416, f"Range header: the file has {size} bytes",
+                            headers={"Content-Range": f"bytes */{size}"})
+
+
 @router.get("/videos/{video_id}/file", summary="The source video (byte ranges)",
-            response_class=Response, responses={**VIDEO_OK, **responses(400, 401, 404, 422)})
-def video_file(video_id: int, ctx: ServiceContext = Depends(context)) -> Response:
+            response_class=Response,
+            responses={**VIDEO_OK, **responses(400, 401, 404, 416, 422)})
+def video_file(video_id: int, request: Request,
+               ctx: ServiceContext = Depends(context)) -> Response:
     """The file the store recorded for the video, with HTTP Range support, so a video
     element can seek to a moment's start."""
     _, path = _source_file(ctx, video_id)
+    _check_range(request.headers.get("range"), os.path.getsize(path))
     kind = VIDEO_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
     return FileResponse(path, media_type=kind)
 
