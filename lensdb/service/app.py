@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -58,8 +59,6 @@ def create_app(store_path: str | Path, token: str | None = None,
     app.state.context = ctx
     if token:
         _require_bearer(app, token)
-    if hosts is not None:
-        _require_host(app, {h.lower() for h in hosts})
     install_error_handlers(app)
     app.include_router(ingest.router)
     app.include_router(read.router)
@@ -68,6 +67,8 @@ def create_app(store_path: str | Path, token: str | None = None,
     app.include_router(web.router)
     app.include_router(match.router)
     app.add_middleware(BodyLimit)
+    if hosts is not None:
+        app.add_middleware(HostCheck, hosts={h.lower() for h in hosts})
     app.add_middleware(ShutdownReply)  # outermost of ours: it sees every cancelled request
     return app
 
@@ -75,17 +76,26 @@ def create_app(store_path: str | Path, token: str | None = None,
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-def _require_host(app: FastAPI, hosts: set[str]) -> None:
-    @app.middleware("http")
-    async def require_host(request: Request, call_next):
-        host = request.headers.get("host", "").lower()
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") and \
-            "]:" in host else host
-        if name in hosts:
-            return await call_next(request)
-        return JSONResponse({"error": f"Host '{host[:100]}' is not this server's name "
-                                      "(without a token it answers only "
-                                      f"{', '.join(sorted(hosts))})"}, status_code=400)
+class HostCheck:
+    """ASGI middleware: 400 for a request whose Host header names none of `hosts` (pure
+    ASGI, so a stopping server still answers the requests it holds; see ShutdownReply)."""
+
+    def __init__(self, app: Any, hosts: set[str]):
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1").lower()
+            bracketed = host.startswith("[") and "]:" in host
+            name = host.rsplit(":", 1)[0] if host.count(":") == 1 or bracketed else host
+            if name not in self.hosts:
+                reply = JSONResponse({"error": f"Host '{host[:100]}' is not this server's name "
+                                               "(without a token it answers only "
+                                               f"{', '.join(sorted(self.hosts))})"},
+                                     status_code=400)
+                await reply(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _require_bearer(app: FastAPI, token: str) -> None:
