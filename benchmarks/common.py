@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lensdb.errors import first_line
+from lensdb.strict_json import strict
 
 console = Console()
 if not console.is_terminal:  # logs and CI: wide enough for the tables, no wrapping mid-cell
@@ -49,16 +50,8 @@ def write_csv(path: Path, rows: Sequence[dict]) -> Path:
 
 
 def write_json(path: Path, obj: Any) -> Path:
-    path.write_text(json.dumps(obj, indent=2, default=_plain) + "\n")
+    path.write_text(json.dumps(strict(obj), indent=2, allow_nan=False) + "\n")
     return path
-
-
-def plain_json(obj: Any) -> Any:
-    """`obj` as strict JSON values: numpy values as lists or numbers, NaN and infinities as
-    None (JSON has no NaN), anything else unknown as its text."""
-    def default(value: Any) -> Any:
-        return value.tolist() if hasattr(value, "tolist") else str(value)
-    return json.loads(json.dumps(obj, default=default), parse_constant=lambda _: None)
 
 
 def _plain(value: Any) -> Any:

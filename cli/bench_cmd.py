@@ -49,7 +49,7 @@ def bench(
 ) -> None:
     if name not in BENCHMARKS:
         raise LensDBError(f"unknown benchmark '{name}'; benchmarks: {', '.join(BENCHMARKS)}")
-    from lensdb.bench.common import plain_json, results_dir
+    from lensdb.bench.common import results_dir
 
     module = importlib.import_module(f"lensdb.bench.{name}")
     argv = (["--quick"] if quick else []) + (["--out", str(out)] if out else [])
@@ -61,4 +61,4 @@ def bench(
     folder = results_dir(name, out)
     print_json({"benchmark": name, "out": str(folder),
                 "files": sorted(p.name for p in folder.iterdir()) if folder.is_dir() else [],
-                "result": plain_json(result)})
+                "result": result})

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from lensdb.errors import LensDBError, ParameterError, QueryError, first_line
+from lensdb.strict_json import strict
 
 console = Console()
 console_err = Console(stderr=True, soft_wrap=True)
@@ -55,8 +56,8 @@ def report_error(exc: BaseException) -> int:
 
 
 def print_json(obj: Any) -> None:
-    """JSON to stdout, unstyled, so scripts can parse it."""
-    typer.echo(json.dumps(obj, indent=2, default=str))
+    """Strict JSON to stdout (see lensdb.strict_json), unstyled, so scripts can parse it."""
+    typer.echo(json.dumps(strict(obj), indent=2, allow_nan=False))
 
 
 def human_bytes(n: float) -> str:

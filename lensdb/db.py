@@ -96,7 +96,7 @@ def store_info(store: Store) -> dict[str, Any]:
                 "SELECT class, sum(n), count(*) FROM counts GROUP BY class ORDER BY 2 DESC"
             ).fetchall()
         }
-        vectors = one_row(con.execute("SELECT coalesce(sum(n), 0), count(*) FROM segments"))
+        vectors = one_row(con.execute("SELECT coalesce(sum(n), 0) FROM segments"))
         listed = [r[0] for r in con.execute("SELECT file FROM segments ORDER BY 1").fetchall()]
         models = [
             dict(zip(("model_id", "class", "method", "size", "active", "train_frames",
@@ -129,7 +129,7 @@ def store_info(store: Store) -> dict[str, Any]:
         "frames": int(frames),
         "labelled_frames": int(labelled),
         "vectors": int(vectors[0]),
-        "segments": int(vectors[1]),
+        "segments": len(listed),
         # segment files the catalog lists that are not on disk (searches then fail)
         "missing_segments": [f for f in listed if not (store.vectors.dir / f).is_file()],
         "codec_missing": bool(listed) and not store.vectors.has_codec(),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pyarrow as pa
 
 from lensdb.errors import QueryError
 from lensdb.query.estimate import describe
+from lensdb.strict_json import strict
 
 FORMATS = ("json", "csv", "parquet")
 
@@ -33,7 +33,7 @@ class QueryResult:
 
     @property
     def rows(self) -> list[dict[str, Any]]:
-        return [{k: _clean(v) for k, v in row.items()} for row in self.table.to_pylist()]
+        return [{k: strict(v) for k, v in row.items()} for row in self.table.to_pylist()]
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -43,7 +43,7 @@ class QueryResult:
         return {
             "query": self.query, "source": self.source, "kind": self.kind,
             "columns": self.columns, "rows": self.rows,
-            "estimate": _clean(self.estimate), "notes": list(self.notes),
+            "estimate": strict(self.estimate), "notes": list(self.notes),
         }
 
     def describe_estimate(self) -> str:
@@ -91,7 +91,7 @@ def write_parquet(result: QueryResult, path: Path) -> None:
     meta = dict(result.table.schema.metadata or {})
     meta[b"lensdb.query"] = result.query.encode()
     meta[b"lensdb.source"] = result.source.encode()
-    meta[b"lensdb.estimate"] = json.dumps(_clean(result.estimate)).encode()
+    meta[b"lensdb.estimate"] = json.dumps(strict(result.estimate)).encode()
     pq.write_table(result.table.replace_schema_metadata(meta), path)
 
 
@@ -99,17 +99,6 @@ def csv_text(result: QueryResult) -> str:
     buf = pa.BufferOutputStream()
     write_csv(result, buf)
     return buf.getvalue().to_pybytes().decode()
-
-
-def _clean(value: Any) -> Any:
-    """NaN/inf -> None, recursively, so the dict is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
 
 
 def make_table(columns: dict[str, list], types: dict[str, pa.DataType]) -> pa.Table:

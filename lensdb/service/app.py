@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from lensdb import __version__
 from lensdb.models.base import cache_dir
 from lensdb.service.auth import bearer_ok
 from lensdb.service.context import ServiceContext
-from lensdb.service.errors import install_error_handlers
+from lensdb.service.errors import error_response, install_error_handlers
 from lensdb.service.jobs import JobQueue
 from lensdb.service.limits import BodyLimit
 from lensdb.service.policy import PathPolicy
@@ -89,10 +88,9 @@ class HostCheck:
             bracketed = host.startswith("[") and "]:" in host
             name = host.rsplit(":", 1)[0] if host.count(":") == 1 or bracketed else host
             if name not in self.hosts:
-                reply = JSONResponse({"error": f"Host '{host[:100]}' is not this server's name "
-                                               "(without a token it answers only "
-                                               f"{', '.join(sorted(self.hosts))})"},
-                                     status_code=400)
+                reply = error_response(400, f"Host '{host[:100]}' is not this server's name "
+                                            "(without a token it answers only "
+                                            f"{', '.join(sorted(self.hosts))})")
                 await reply(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -104,5 +102,5 @@ def _require_bearer(app: FastAPI, token: str) -> None:
         if request.url.path in OPEN_PATHS or bearer_ok(request.headers.get("authorization"),
                                                        token):
             return await call_next(request)
-        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+        return error_response(401, "missing or wrong bearer token",
+                              headers={"WWW-Authenticate": "Bearer"})

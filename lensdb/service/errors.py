@@ -9,7 +9,6 @@ malformed requests 422, anything unexpected 500 with no detail beyond the except
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +23,7 @@ from lensdb.errors import LensDBError, QueryError
 from lensdb.models.resolve import shorten
 from lensdb.service.auth import Unauthorized
 from lensdb.service.policy import PathRefused
+from lensdb.strict_json import strict
 
 log = logging.getLogger("lensdb.service")
 MAX_MESSAGE_CHARS = 500  # the longest error message sent back, whatever it quotes
@@ -51,14 +51,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def clean(obj: Any) -> Any:
     """JSON-able, with NaN and infinities as null (strict JSON)."""
-    obj = jsonable_encoder(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [clean(v) for v in obj]
-    return obj
+    return strict(jsonable_encoder(obj))
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None,

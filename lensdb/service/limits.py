@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from lensdb.errors import LensDBError
 from lensdb.service.errors import error_response
 
 MAX_JSON_BODY = 8 << 20  # bytes: an ingest request of MAX_SOURCES paths of the longest fits
@@ -27,8 +28,6 @@ def decode_upload(data: bytes, what: str):
     import cv2
     import numpy as np
     from PIL import Image
-
-    from lensdb.errors import LensDBError
 
     if len(data) > MAX_IMAGE_BODY:
         raise HTTPException(413, f"the image is larger than {MAX_IMAGE_BODY >> 20} MB")
