@@ -26,7 +26,7 @@ from lensdb.cli.common import (
     print_json,
     store_path,
 )
-from lensdb.config import IngestConfig
+from lensdb.config import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, IngestConfig
 from lensdb.device import DEVICE_HELP
 from lensdb.errors import LensDBError
 from lensdb.events import Event, FramesDone, VideoFinished, VideoStarted
@@ -44,8 +44,10 @@ refused); a video already complete is skipped (by content hash). A live source (
 URL) cannot be rewound: an interrupted one is marked stopped and keeps what it holds, and
 running again ingests the stream as a new video.
 
---conf defaults to the detector's own threshold (ssd-mobilenet-v2 0.4, YOLO 0.25); the one
-used is recorded per video (lensdb info).
+--detector and --embedder default to the store's own (the embedder of its vectors, the
+detector of its latest video, with that video's --conf), in a new store to yolo11n and
+clip-vit-b-32. --conf defaults to the detector's own threshold (ssd-mobilenet-v2 0.4, YOLO
+0.25); the one used is recorded per video (lensdb info).
 
 Examples:
 
@@ -73,8 +75,10 @@ def register(app: typer.Typer) -> None:
     def ingest_cmd(
         paths: list[str] = typer.Argument(..., help="Video files, globs, URLs, or '-'."),
         store: Path = StoreOption,
-        detector: str = typer.Option("yolo11n", help="Detector name or .pt/.onnx path."),
-        embedder: str = typer.Option("clip-vit-b-32", help="Embedder name (lensdb models)."),
+        detector: str = typer.Option(None, help="Detector name or .pt/.onnx path (default: "
+                                     f"the store's, in a new store {DEFAULT_DETECTOR})."),
+        embedder: str = typer.Option(None, help="Embedder name (lensdb models; default: the "
+                                     f"store's, in a new store {DEFAULT_EMBEDDER})."),
         stride: int = typer.Option(1, help="Keep every N-th frame."),
         fps: float = typer.Option(None, help="Sample by time: frames per second to keep "
                                   "(instead of --stride)."),
@@ -85,8 +89,9 @@ def register(app: typer.Typer) -> None:
         codec: str = typer.Option(None, help="FAISS index_factory codec (default SQ8)."),
         batch_size: int = typer.Option(0, help="Frames per batch and per transaction (0: by "
                                        "device: 32 on the CPU, 128 on a GPU)."),
-        conf: float = typer.Option(None, help="Detector confidence threshold (default: "
-                                   "the detector's own, e.g. 0.4 for ssd-mobilenet-v2)."),
+        conf: float = typer.Option(None, help="Detector confidence threshold (default: the "
+                                   "store's with its detector, else the detector's own, "
+                                   "e.g. 0.4 for ssd-mobilenet-v2)."),
         images: bool = typer.Option(False, "--images",
                                     help="Accept still images as one-frame videos."),
         wait: bool = typer.Option(False, "--wait", help="If another process is writing to "
@@ -221,11 +226,13 @@ def _print_summary(data: dict) -> None:
     for name, s in data["stages"].items():
         stages.add_row(name, f"{s['seconds']:.2f}", str(s["items"]), f"{s['per_second']:.1f}")
     console.print(stages)
+    models = data.get("models") or {}
     console.print(
         f"{data['frames']} frames ({data['labelled']} labelled) in {data['seconds']:.1f}s, "
-        f"{data['frames_per_second']:.1f} frames/s end to end; detector on "
-        f"{data['devices'].get('detector', 'cpu')}, embedder on "
-        f"{data['devices'].get('embedder', 'cpu')}, {data['threads']} torch threads, "
+        f"{data['frames_per_second']:.1f} frames/s end to end; detector "
+        f"{models.get('detector', '-')} on {data['devices'].get('detector', 'cpu')}, embedder "
+        f"{models.get('embedder', '-')} on {data['devices'].get('embedder', 'cpu')}, "
+        f"{data['threads']} torch threads, "
         f"batches of {data.get('batch_size') or '-'}"
     )
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+DEFAULT_DETECTOR = "yolo11n"  # a new store's detector when none is named
+DEFAULT_EMBEDDER = "clip-vit-b-32"  # a new store's embedder when none is named
+
 
 @dataclass(frozen=True)
 class IngestConfig:
     """How `ingest` samples, labels, embeds and stores frames."""
 
-    detector: str = "yolo11n"  # registry name, ultralytics model name, or .pt/.onnx path
-    embedder: str = "clip-vit-b-32"  # registry name or clip:ARCH[:CHECKPOINT]
+    detector: str | None = None  # registry name, ultralytics model name, or .pt/.onnx path;
+    # None: the one that labelled the store's latest video, else DEFAULT_DETECTOR
+    embedder: str | None = None  # registry name or clip:ARCH[:CHECKPOINT]; None: the one
+    # that made the store's vectors, else DEFAULT_EMBEDDER
     conf: float | None = None  # detector confidence threshold for a box to count; None:
-    # the detector's own default (registry ModelSpec.default_conf); the one used is recorded
+    # the store's latest video's when the detector is its too, else the detector's own
+    # default (registry ModelSpec.default_conf); the one used is recorded
     stride: int = 1  # keep every stride-th decoded frame (1 when fps is set: one or the other)
     fps: float | None = None  # sample by time: at most this many frames per second
     detect_every: int = 5  # run the detector on every K-th kept frame (1: all)
@@ -36,10 +42,20 @@ class IngestConfig:
     # a GPU when torch sees one; LiteRT models stay on the CPU); fp16 on CUDA
     threads: int | None = None  # torch threads for the models (None: every core)
 
+    @property
+    def detector_spec(self) -> str:
+        """The detector to load (after lensdb.ingest.store_models, the store's)."""
+        return self.detector or DEFAULT_DETECTOR
+
+    @property
+    def embedder_spec(self) -> str:
+        """The embedder to load (after lensdb.ingest.store_models, the store's)."""
+        return self.embedder or DEFAULT_EMBEDDER
+
     def sampling(self) -> dict:
         """The part that decides which frames are kept and labelled, stored per video."""
         return {"stride": self.stride, "fps": self.fps, "detect_every": self.detect_every,
-                "detect_budget": self.detect_budget, "detector": self.detector,
+                "detect_budget": self.detect_budget, "detector": self.detector_spec,
                 "conf": self.conf}  # detector + conf: what `lensdb label` runs again
 
     def validate(self) -> None:

@@ -20,7 +20,7 @@ from lensdb.device import set_threads
 from lensdb.errors import LensDBError, VideoError
 from lensdb.events import FramesDone, OnEvent, VideoFinished, VideoStarted, ignore
 from lensdb.frames import DecodeStatus, Sampler, is_url, iter_frames
-from lensdb.ingest_sources import content_hash, expand_sources, register_video
+from lensdb.ingest_sources import content_hash, expand_sources, register_video, store_models
 from lensdb.ingest_writer import record_run, writing
 from lensdb.models.base import embed_batch
 from lensdb.storage.store import Batch, FrameRow, Store
@@ -58,6 +58,8 @@ class IngestReport:
     devices: dict[str, str] = field(default_factory=dict)  # model role -> device it ran on
     threads: int = 0  # torch threads set for the models
     batch_size: int = 0  # frames per batch and transaction (0: no models were loaded)
+    models: dict[str, str] = field(default_factory=dict)  # role -> the spec loaded (the
+    # store's own when none was named)
 
     @property
     def frames(self) -> int:
@@ -74,6 +76,7 @@ class IngestReport:
             "devices": self.devices,
             "threads": self.threads,
             "batch_size": self.batch_size,
+            "models": self.models,
         }
 
 
@@ -90,6 +93,10 @@ def batched(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
 
 
 
+def model_specs(config: IngestConfig) -> dict[str, str]:
+    return {"detector": config.detector_spec, "embedder": config.embedder_spec}
+
+
 def ingest(
     store: Store,
     sources: list[str],
@@ -103,6 +110,7 @@ def ingest(
     from lensdb.models.registry import get_detector, get_embedder
 
     config.validate()
+    config = store_models(store, config)
     if config.engine != "local":  # another engine runs the models (lensdb.engine)
         from lensdb.engine import get_engine
 
@@ -115,14 +123,14 @@ def ingest(
     with store.writer(wait=wait):
         vs.recover(store)  # rows a dead ingest left `ingesting` get a status and a message
         threads = set_threads(config.threads)  # on purpose: an import may have set one
-        embedder = get_embedder(config.embedder, device=config.device)
-        store.bind_space(embedder.model_id, embedder.dim, config.codec, spec=config.embedder)
+        embedder = get_embedder(config.embedder_spec, device=config.device)
+        store.bind_space(embedder.model_id, embedder.dim, config.codec, spec=config.embedder_spec)
         check = getattr(embedder, "space_check", None)
         if check:  # +int8: its verdict against fp32, kept
             from lensdb.models.clip_int8 import record_check
 
-            record_check(store, config.embedder, check)
-        detector = get_detector(config.detector, conf=config.conf,  # None: its own default
+            record_check(store, config.embedder_spec, check)
+        detector = get_detector(config.detector_spec, conf=config.conf,  # None: its own default
                                 device=config.device)
         devices = {"detector": getattr(detector, "device", "cpu"),
                    "embedder": getattr(embedder, "device", "cpu")}
@@ -143,7 +151,7 @@ def ingest(
         if any(r.status not in ("failed", "skipped") for r in reports):  # else: unchanged
             record_run(store, config, devices, threads)
     return IngestReport(reports, stages, time.perf_counter() - started, devices, threads,
-                        config.batch_size)
+                        config.batch_size, model_specs(config))
 
 
 

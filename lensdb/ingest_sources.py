@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,25 @@ from lensdb.videos import rename_all
 
 if TYPE_CHECKING:
     from lensdb.ingest import VideoReport
+
+
+def store_models(store: Store, config: IngestConfig) -> IngestConfig:
+    """`config` with the models the store already uses where it names none: the embedder
+    that made its vectors, and the detector that labelled its latest video with that
+    video's threshold (unless `conf` is given). A new store keeps the defaults."""
+    changes: dict = {}
+    if config.embedder is None and store.meta().get("embedder_spec"):
+        changes["embedder"] = store.meta()["embedder_spec"]
+    if config.detector is None:
+        with store.catalog.connect() as con:
+            row = con.execute("SELECT sampling FROM videos WHERE sampling IS NOT NULL "
+                              "ORDER BY video_id DESC LIMIT 1").fetchone()
+        sampling = json.loads(row[0]) if row else {}
+        if sampling.get("detector"):
+            changes["detector"] = sampling["detector"]
+            if config.conf is None and sampling.get("conf") is not None:
+                changes["conf"] = float(sampling["conf"])
+    return replace(config, **changes)
 
 
 def expand_sources(paths: Iterable[str]) -> list[str]:

@@ -94,3 +94,18 @@ def test_ingest_from_stdin(tmp_path, make_video, offline_pair):
     assert proc.returncode == 0, proc.stderr
     info = lensdb.open(str(store)).info()
     assert info["frames"] == 15 and info["videos"][0]["name"] == "stdin"
+
+
+def test_a_second_ingest_naming_no_models_uses_the_stores(tmp_path, make_video, offline_pair):
+    db = lensdb.open(str(tmp_path / "store"), create=True)
+    first = db.ingest([str(make_video("a.mkv", n_frames=8))],
+                      IngestConfig(batch_size=4, conf=0.55, **offline_pair))
+    assert first.models == {"detector": "ssd-mobilenet-v2", "embedder": "mobilenet-v2"}
+    second = db.ingest([str(make_video("b.mkv", n_frames=9))],
+                       IngestConfig(batch_size=4))  # no detector, embedder or conf named
+    assert second.videos[0].status == "complete", second.videos[0].message
+    assert second.models == first.models and second.videos[0].conf == 0.55
+    assert second.to_dict()["models"] == first.models
+    again = db.ingest([str(make_video("c.mkv", n_frames=10))],
+                      IngestConfig(batch_size=4, conf=0.45))  # a named conf is kept
+    assert again.models == first.models and again.videos[0].conf == 0.45

@@ -77,11 +77,11 @@ class RayEngine:
                 record_run(store, config, models["devices"], models["threads"])
                 stages.add("ray_start", time.perf_counter() - t0, config.workers)
                 store.bind_space(models["embedder_id"], models["dim"], config.codec,
-                                 spec=config.embedder)
+                                 spec=config.embedder_spec)
                 if models.get("space_check"):  # +int8: the workers' verdict against fp32
                     from lensdb.models.clip_int8 import record_check
 
-                    record_check(store, config.embedder, models["space_check"])
+                    record_check(store, config.embedder_spec, models["space_check"])
                 with writing(store, config, stages, reports) as writer:
                     detector = SimpleNamespace(conf=models["conf"],
                                                model_id=models["detector_id"])
@@ -93,7 +93,8 @@ class RayEngine:
                 if owned:
                     ray.shutdown()
         return local.IngestReport(reports, stages, time.perf_counter() - started,
-                                  models["devices"], models["threads"], config.batch_size)
+                                  models["devices"], models["threads"], config.batch_size,
+                                  local.model_specs(config))
 
     def _run(self, store, sources, config, detector, pool: Pool, writer: Writer,
              stages: StageTimes, reports: list, progress: OnEvent, stop) -> None:

@@ -129,7 +129,7 @@ class Pool:
         c = self.config
         name = f"lensdb-ingest-{self.run_id}-{slot}-{uuid.uuid4().hex[:4]}"
         return self.remote.options(name=name, num_cpus=1, num_gpus=c.gpus_per_worker,
-                                   max_restarts=0).remote(c.detector, c.embedder, c.conf,
+                                   max_restarts=0).remote(c.detector_spec, c.embedder_spec, c.conf,
                                                           self.setup, c.device, c.threads)
 
     def describe(self) -> dict:

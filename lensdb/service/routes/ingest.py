@@ -59,8 +59,9 @@ def ingest(req: IngestRequest, ctx: ServiceContext = Depends(context)) -> dict:
                               "connect to; ingest on a cluster from the command line "
                               "(lensdb ingest --engine ray --address ...)")
     IngestConfig(**options).validate()
-    for key in MODEL_OPTIONS:
-        options[key] = ctx.policy.check_model(key, options[key])
+    for key in MODEL_OPTIONS:  # None: the store's model (or the default in a new store)
+        if options[key] is not None:
+            options[key] = ctx.policy.check_model(key, options[key])
     if req.url is not None:
         sources = [ctx.policy.check_url(req.url)]
     else:
